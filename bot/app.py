@@ -1,0 +1,336 @@
+"""Lotse at run time: wires store, homeserver and handlers together and runs the loops.
+
+Two loops run side by side:
+
+- the **sync loop** long-polls the homeserver, turns each sync into a batch of plain values
+  (back-filling timelines the server cut short) and puts the batch on a bounded queue. It
+  never waits for a handler, so a slow command cannot delay the next sync;
+- the **worker** takes batches in order, handles each event, and only then stores the batch's
+  sync token. A crash therefore re-delivers at most the last batches, and events already
+  handled are skipped through the ``handled_event`` table, so nothing is answered twice and
+  nothing is lost.
+
+On the very first start the bot syncs once without handling any message: the rooms' history
+is not replayed as commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from nio import MegolmEvent, SyncResponse
+
+from bot.commands.dispatch import handle_message
+from bot.commands.registry import COMMANDS, CommandTable
+from bot.config import Settings
+from bot.context import BotContext
+from bot.i18n import Catalog
+from bot.ids import EventID, RoomAlias, RoomID, UserID, parse_room_id
+from bot.invites import decide_invite
+from bot.matrix.client import FIRST_SYNC_FILTER, MatrixGateway, txn_id_for
+from bot.matrix.crosssign import CrossSigner
+from bot.matrix.events import (
+    Incoming,
+    IncomingInvite,
+    IncomingMembership,
+    IncomingMessage,
+    IncomingReaction,
+    Undecryptable,
+    convert,
+    invites,
+)
+from bot.pseudonym import Pseudonymizer, load_or_create_key
+from bot.roles import RoleResolver
+from bot.store.db import Database
+from bot.store.state import StateStore
+
+log = logging.getLogger(__name__)
+
+SYNC_TOKEN = "sync_token"
+FILTER_ID = "sync_filter_id"
+FILTER_HASH = "sync_filter_hash"
+# Keep handled-event markers long enough to cover any realistic downtime.
+# Leaving a room is reported without an event of ours to point at.
+_NO_EVENT = EventID("$none")
+HANDLED_KEEP_MS = 30 * 24 * 3600 * 1000
+UNDECRYPTABLE_PATIENCE_S = 600
+
+
+@dataclass
+class Batch:
+    items: list[Incoming]
+    token: str | None
+
+
+@dataclass
+class _Waiting:
+    room_id: RoomID
+    event: MegolmEvent
+    since: float = field(default_factory=time.monotonic)
+
+
+class Lotse:
+    def __init__(self, settings: Settings, *, table: CommandTable = COMMANDS) -> None:
+        self.settings = settings
+        self.table = table
+        self.data_dir = settings.data_dir
+        self.queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=64)
+        self._waiting: dict[str, _Waiting] = {}
+        self.ready = asyncio.Event()
+        self.ctx: BotContext | None = None
+        self.gateway: MatrixGateway | None = None
+        self.db: Database | None = None
+
+    # -- start-up --------------------------------------------------------------------------
+
+    async def _open(self) -> tuple[BotContext, MatrixGateway, Database]:
+        s = self.settings
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        db = await Database.open(self.data_dir / "lotse.db")
+        await db.migrate()
+        db.start_writer()
+        self.db = db
+        key_file = s.pseudonym_key_file or (self.data_dir / "keys" / "pseudonym.key")
+        pseudonyms = Pseudonymizer(load_or_create_key(key_file))
+        gateway = MatrixGateway(
+            s.homeserver.url,
+            s.bot.uid,
+            self.data_dir,
+            password=s.bot.password.get_secret_value() if s.bot.password else None,
+            access_token=s.bot.access_token.get_secret_value() if s.bot.access_token else None,
+            device_name=s.bot.device_name,
+        )
+        self.gateway = gateway
+        await gateway.connect()
+
+        configured: dict[RoomID, str] = {}
+        for kind, ref in s.rooms.configured().items():
+            room = await self._resolve(gateway, ref)
+            if room is not None:
+                configured[room] = kind
+        worker_rooms = [r for r in [await self._resolve(gateway, x) for x in s.roles.worker_rooms] if r]
+        admin_rooms = [r for r in [await self._resolve(gateway, x) for x in s.roles.admin_rooms] if r]
+        for room in worker_rooms + admin_rooms:
+            configured.setdefault(room, "team")
+        roles = RoleResolver(
+            workers=[UserID(u) for u in s.roles.workers],
+            admins=[UserID(u) for u in s.roles.admins],
+            worker_rooms=worker_rooms,
+            admin_rooms=admin_rooms,
+            members=gateway.joined_members,
+        )
+        ctx = BotContext(
+            settings=s,
+            catalog=Catalog(s.default_language),
+            state=StateStore(db),
+            pseudonyms=pseudonyms,
+            roles=roles,
+            homeserver=gateway,
+            configured_rooms=configured,
+        )
+        self.ctx = ctx
+        return ctx, gateway, db
+
+    @staticmethod
+    async def _resolve(gateway: MatrixGateway, ref: str) -> RoomID | None:
+        if ref.startswith("#"):
+            room = await gateway.resolve_alias(RoomAlias(ref))
+            if room is None:
+                log.error("room alias %s does not resolve; ignoring it until the next start", ref)
+            return room
+        return parse_room_id(ref)
+
+    async def _cross_sign(self, gateway: MatrixGateway) -> None:
+        signer = CrossSigner(
+            gateway, gateway.user_id, gateway.device_id, self.data_dir / "keys" / "cross_signing.json",
+            gateway.password,
+        )
+        log.info("cross-signing: %s", await signer.ensure())
+
+    # -- main loop -------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        ctx, gateway, db = await self._open()
+        worker: asyncio.Task[None] | None = None
+        syncer: asyncio.Task[None] | None = None
+        try:
+            token = await ctx.state.get(SYNC_TOKEN)
+            if token is None:
+                # First start: take the current position without replaying history. Pending
+                # invitations are still answered; the token is saved once they are.
+                first = await gateway.sync(None, FIRST_SYNC_FILTER, 0)
+                token = first.next_batch
+                self.queue.put_nowait(Batch(list(invites(first, gateway.user_id)), token))
+                log.info("first start: %d rooms, no history replayed", len(first.rooms.join))
+            else:
+                await gateway.crypto_housekeeping()
+            await self._cross_sign(gateway)
+            filter_id, digest = await gateway.upload_filter(
+                await ctx.state.get(FILTER_ID), await ctx.state.get(FILTER_HASH)
+            )
+            await ctx.state.put(FILTER_ID, filter_id)
+            await ctx.state.put(FILTER_HASH, digest)
+            await ctx.state.forget_handled_before(int(time.time() * 1000) - HANDLED_KEEP_MS)
+
+            worker = asyncio.create_task(self._work(ctx, gateway), name="lotse-worker")
+            syncer = asyncio.create_task(self._sync_loop(gateway, token, filter_id), name="lotse-sync")
+            self.ready.set()
+            log.info("Lotse is running as device %s", gateway.device_id)
+            stopper = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({stopper, syncer, worker}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            for task in done:
+                if task is not stopper and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            if syncer is not None:
+                syncer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await syncer
+            if worker is not None and not worker.done():
+                # Let the worker finish what was synced, so its token is saved.
+                await self.queue.put(None)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(worker, timeout=30)
+            await gateway.close()
+            await db.close()
+            log.info("Lotse stopped")
+
+    async def _sync_loop(self, gateway: MatrixGateway, token: str, filter_id: str) -> None:
+        while True:
+            resp = await gateway.sync(token, filter_id, 30_000)
+            items = await self._collect(gateway, resp, token)
+            await self.queue.put(Batch(items, resp.next_batch))
+            token = resp.next_batch
+
+    async def _collect(self, gateway: MatrixGateway, resp: SyncResponse, since: str) -> list[Incoming]:
+        items: list[Incoming] = list(invites(resp, gateway.user_id))
+        seen: set[str] = set()
+        for room_id_str, info in resp.rooms.join.items():
+            room_id = RoomID(room_id_str)
+            events: list[Any] = list(info.timeline.events)
+            if info.timeline.limited and info.timeline.prev_batch:
+                gap = await gateway.backfill(room_id, info.timeline.prev_batch, since)
+                log.info("back-filled %d events in %s after a limited sync", len(gap), room_id)
+                events = gap + events
+            for event in events:
+                if event.event_id in seen:
+                    continue
+                seen.add(event.event_id)
+                value = convert(room_id, event)
+                if isinstance(value, Undecryptable):
+                    self._waiting[event.event_id] = _Waiting(room_id, event)
+                    log.warning("cannot decrypt event %s in %s yet; waiting for its key", event.event_id, room_id)
+                    continue
+                if value is not None:
+                    items.append(value)
+        items.extend(self._retry_decryption(gateway))
+        for room_id_str in resp.rooms.leave:
+            items.append(IncomingMembership(RoomID(room_id_str), _NO_EVENT, gateway.user_id, "leave"))
+        return items
+
+    def _retry_decryption(self, gateway: MatrixGateway) -> list[Incoming]:
+        recovered: list[Incoming] = []
+        now = time.monotonic()
+        for event_id, waiting in list(self._waiting.items()):
+            try:
+                event = gateway.client.decrypt_event(waiting.event)
+            except Exception:  # nio raises EncryptionError while the key is missing
+                event = None
+            value = convert(waiting.room_id, event) if event is not None else None
+            if value is not None and not isinstance(value, Undecryptable):
+                recovered.append(value)
+                del self._waiting[event_id]
+            elif now - waiting.since > UNDECRYPTABLE_PATIENCE_S:
+                log.warning("giving up on undecryptable event %s", event_id)
+                del self._waiting[event_id]
+        return recovered
+
+    # -- handling --------------------------------------------------------------------------
+
+    async def _work(self, ctx: BotContext, gateway: MatrixGateway) -> None:
+        while True:
+            batch = await self.queue.get()
+            if batch is None:
+                return
+            await self._handle_batch(ctx, gateway, batch)
+
+    async def _handle_batch(self, ctx: BotContext, gateway: MatrixGateway, batch: Batch) -> None:
+        for item in batch.items:
+            try:
+                await self._handle(ctx, gateway, item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("handling %s failed", type(item).__name__)
+        if batch.token is not None:
+            await ctx.state.put(SYNC_TOKEN, batch.token)
+
+    async def _handle(self, ctx: BotContext, gateway: MatrixGateway, item: Incoming) -> None:
+        if isinstance(item, IncomingInvite):
+            await self._on_invite(ctx, gateway, item)
+        elif isinstance(item, IncomingMessage):
+            await self._on_message(ctx, gateway, item)
+        elif isinstance(item, IncomingMembership):
+            if item.room_id in ctx.roles.roster_rooms:
+                ctx.roles.invalidate(item.room_id)
+            if item.user_id == gateway.user_id and item.membership in ("leave", "ban"):
+                await ctx.state.forget_room(item.room_id)
+        elif isinstance(item, IncomingReaction):
+            pass  # consent by reaction arrives with the consent flow
+
+    async def _room_kind(self, ctx: BotContext, room_id: RoomID) -> str:
+        return ctx.configured_rooms.get(room_id) or await ctx.state.room_kind(room_id) or "group"
+
+    async def _on_invite(self, ctx: BotContext, gateway: MatrixGateway, invite: IncomingInvite) -> None:
+        decision = decide_invite(
+            room_id=invite.room_id,
+            inviter=invite.inviter,
+            is_direct=invite.is_direct,
+            own_server=ctx.settings.server_name,
+            inviter_roles=await ctx.roles.roles(invite.inviter),
+            configured_rooms=ctx.configured_rooms,
+        )
+        lang = await ctx.language_of(invite.inviter) or ctx.catalog.default_language
+        if not decision.accept:
+            assert decision.reason_key is not None
+            log.info("rejecting invite to %s from %s: %s", invite.room_id, ctx.log_tag(invite.inviter), decision.reason_key)
+            await gateway.leave(invite.room_id, ctx.catalog.text(lang, decision.reason_key))
+            return
+        assert decision.room_kind is not None
+        if not await gateway.join(invite.room_id):
+            return
+        await ctx.state.set_room_kind(invite.room_id, decision.room_kind)
+        log.info("joined %s room %s (invited by %s)", decision.room_kind, invite.room_id, ctx.log_tag(invite.inviter))
+        key = "greeting.direct" if decision.room_kind == "direct" else "greeting.group"
+        await gateway.send_text(invite.room_id, ctx.catalog.text(lang, key), txn_id_for(invite.room_id, "greeting"))
+
+    async def _on_message(self, ctx: BotContext, gateway: MatrixGateway, msg: IncomingMessage) -> None:
+        if msg.sender == gateway.user_id or msg.msgtype == "m.notice":
+            return  # never answer ourselves or other bots' notices
+        if await ctx.state.is_handled(msg.event_id):
+            return
+        kind = await self._room_kind(ctx, msg.room_id)
+        try:
+            reply = await handle_message(
+                ctx, self.table, sender=msg.sender, room_id=msg.room_id, room_kind=kind, body=msg.body
+            )
+        except Exception:
+            log.exception("command in %s failed", msg.room_id)
+            lang = await ctx.language_of(msg.sender) or ctx.catalog.default_language
+            reply_text: str | None = ctx.catalog.text(lang, "error.internal")
+        else:
+            reply_text = reply.text if reply is not None else None
+        if reply_text is None:
+            return
+        await gateway.send_text(msg.room_id, reply_text, txn_id_for(msg.event_id, "reply"))
+        await ctx.state.mark_handled(msg.event_id)
+

@@ -1,0 +1,1 @@
+"""Commands: the table (registry), parsing and authorisation (dispatch), thin handlers."""

@@ -1,0 +1,90 @@
+"""From a message to a reply: parse the command, authorise it from the table, run the handler.
+
+In group rooms only ``!``-prefixed words are commands. In a 1:1 room with the bot the ``!`` is
+optional, because clients on phones should not need to find that key. Reply fallbacks (the
+``> <@user> …`` quote that some clients put at the top of a reply) are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.commands.registry import CommandTable
+from bot.commands.types import CommandError, Reply, Request
+from bot.context import BotContext
+from bot.ids import RoomID, UserID
+from bot.roles import Role
+
+log = logging.getLogger(__name__)
+
+MAX_ARGS = 20
+
+
+@dataclass(frozen=True)
+class Parsed:
+    word: str
+    args: tuple[str, ...]
+    explicit: bool  # typed with "!"
+
+
+def parse(body: str, *, direct: bool) -> Parsed | None:
+    lines = body.strip().splitlines()
+    while lines and lines[0].startswith(">"):
+        lines.pop(0)
+    text = "\n".join(lines).strip()
+    if not text:
+        return None
+    explicit = text.startswith("!")
+    if explicit:
+        text = text[1:].lstrip()
+    elif not direct:
+        return None
+    parts = text.split()
+    if not parts:
+        return None
+    return Parsed(parts[0], tuple(parts[1 : 1 + MAX_ARGS]), explicit)
+
+
+async def handle_message(
+    ctx: BotContext,
+    table: CommandTable,
+    *,
+    sender: UserID,
+    room_id: RoomID,
+    room_kind: str,
+    body: str,
+) -> Reply | None:
+    """The reply to one message, or None when the message is not meant for the bot."""
+    direct = room_kind == "direct"
+    parsed = parse(body, direct=direct)
+    stored_lang = await ctx.language_of(sender)
+    if parsed is None:
+        if direct and body.strip():
+            lang = stored_lang or ctx.catalog.default_language
+            return Reply(ctx.catalog.text(lang, "dispatch.not_understood"))
+        return None
+    found = table.lookup(parsed.word)
+    lang = stored_lang or ctx.catalog.default_language
+    if found is None:
+        if not parsed.explicit and not direct:
+            return None
+        return Reply(ctx.catalog.text(lang, "dispatch.unknown", word=parsed.word[:40]))
+    cmd, word_lang = found
+    # Someone who typed "help" gets English until they choose a language.
+    lang = stored_lang or (word_lang if ctx.catalog.has_language(word_lang) else lang)
+    roles = await ctx.roles.roles(sender)
+    if not cmd.allowed(roles, room_kind):
+        if cmd.roles & roles:
+            return Reply(ctx.catalog.text(lang, "dispatch.wrong_room", command=cmd.name(lang)))
+        return Reply(ctx.catalog.text(lang, "dispatch.forbidden", command=cmd.name(lang)))
+    request = Request(sender, room_id, room_kind, roles, lang, parsed.args, table)
+    log.info("command %s from %s (%s) in %s room", cmd.key, ctx.log_tag(sender), _role_label(roles), room_kind)
+    try:
+        return await cmd.handler(ctx, request)
+    except CommandError as err:
+        return Reply(ctx.catalog.text(lang, err.key, **err.values))
+
+
+def _role_label(roles: frozenset[Role]) -> str:
+    return "+".join(sorted(r.value for r in roles))

@@ -1,0 +1,1 @@
+"""Thin handlers: parse arguments, call the domain, render the reply from the catalog."""

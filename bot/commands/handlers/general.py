@@ -1,0 +1,73 @@
+"""help, language, status."""
+
+from __future__ import annotations
+
+from bot import __version__
+from bot.commands.types import Command, CommandError, Reply, Request
+from bot.context import BotContext
+
+
+def syntax(ctx: BotContext, cmd: Command, language: str) -> str:
+    parts = ["!" + cmd.name(language)]
+    for arg in cmd.args:
+        label = ctx.catalog.text(language, arg.label_key)
+        parts.append(f"<{label}>" if arg.required else f"[{label}]")
+    return " ".join(parts)
+
+
+async def help_command(ctx: BotContext, req: Request) -> Reply:
+    lang = req.language
+    t = ctx.catalog.text
+    if req.args:
+        found = req.table.lookup(req.args[0])
+        if found is None or not found[0].allowed(req.roles, req.room_kind):
+            raise CommandError("help.unknown_topic", word=req.args[0][:40])
+        cmd = found[0]
+        return Reply(f"{syntax(ctx, cmd, lang)}\n{t(lang, f'cmd.{cmd.key}.help')}")
+    lines = [t(lang, "help.header")]
+    for cmd in req.table.visible(req.roles, req.room_kind):
+        lines.append(f"• {syntax(ctx, cmd, lang)} — {t(lang, f'cmd.{cmd.key}.help')}")
+    if req.room_kind == "direct":
+        lines.append(t(lang, "help.footer.direct"))
+    else:
+        lines.append(t(lang, "help.footer"))
+    return Reply("\n".join(lines))
+
+
+def _language_menu(ctx: BotContext, lang: str) -> str:
+    lines = [ctx.catalog.text(lang, "language.menu")]
+    for i, language in enumerate(ctx.catalog.languages, start=1):
+        lines.append(f"{i}. {language.native_name} ({language.code})")
+    return "\n".join(lines)
+
+
+def choose_language(ctx: BotContext, answer: str) -> str | None:
+    """A language code from a typed code, number from the menu, or the language's own name."""
+    answer = answer.strip().casefold().rstrip(".")
+    languages = ctx.catalog.languages
+    if answer.isdigit() and 1 <= int(answer) <= len(languages):
+        return languages[int(answer) - 1].code
+    for language in languages:
+        if answer in (language.code.casefold(), language.native_name.casefold()):
+            return language.code
+    return None
+
+
+async def language_command(ctx: BotContext, req: Request) -> Reply:
+    if not req.args:
+        return Reply(_language_menu(ctx, req.language))
+    code = choose_language(ctx, req.args[0])
+    if code is None:
+        raise CommandError("language.unknown", word=req.args[0][:40])
+    await ctx.state.set_language(ctx.subject(req.sender), code)
+    name = next(lang.native_name for lang in ctx.catalog.languages if lang.code == code)
+    return Reply(ctx.catalog.text(code, "language.set", language=name))
+
+
+async def status_command(ctx: BotContext, req: Request) -> Reply:
+    uptime_min = int((ctx.clock() - ctx.started_at) // 60)
+    t = ctx.catalog.text
+    hs = t(req.language, "status.online" if ctx.homeserver.online else "status.offline")
+    return Reply(
+        t(req.language, "status.text", version=__version__, uptime=str(uptime_min), homeserver=hs)
+    )

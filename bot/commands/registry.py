@@ -1,0 +1,75 @@
+"""THE command table. The dispatcher, the help text and the authorisation tests all read it.
+
+Each command names the word to type in German and in English, which roles may use it, in
+which kinds of room, its arguments, and its handler. Help texts live in the catalogs under
+``cmd.<key>.help``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Iterator
+
+from bot.commands.handlers import general
+from bot.commands.types import ALL_ROLES, ALL_ROOM_KINDS, Arg, Command
+from bot.roles import Role
+
+
+def normalize_word(word: str) -> str:
+    """Case- and accent-insensitive form of a typed command word (``Hilfe``, ``HILFE!``)."""
+    word = unicodedata.normalize("NFKD", word.strip().casefold())
+    word = "".join(ch for ch in word if not unicodedata.combining(ch))
+    return word.strip("!?.,;:")
+
+
+class CommandTable:
+    def __init__(self, commands: Iterable[Command]) -> None:
+        self.commands = tuple(commands)
+        self._by_word: dict[str, tuple[Command, str]] = {}
+        for cmd in self.commands:
+            for lang, name in cmd.names.items():
+                word = normalize_word(name)
+                existing = self._by_word.get(word)
+                if existing is not None and existing[0] is not cmd:
+                    raise ValueError(f"command word {name!r} is used twice")
+                # The first language listed wins for words shared by languages ("status").
+                self._by_word.setdefault(word, (cmd, lang))
+
+    def lookup(self, word: str) -> tuple[Command, str] | None:
+        """The command a typed word names, and the language that word belongs to."""
+        return self._by_word.get(normalize_word(word))
+
+    def __iter__(self) -> Iterator[Command]:
+        return iter(self.commands)
+
+    def visible(self, roles: frozenset[Role], room_kind: str) -> list[Command]:
+        return [c for c in self.commands if c.allowed(roles, room_kind)]
+
+
+COMMANDS = CommandTable(
+    [
+        Command(
+            key="help",
+            names={"de": "hilfe", "en": "help"},
+            roles=ALL_ROLES,
+            room_kinds=ALL_ROOM_KINDS,
+            handler=general.help_command,
+            args=(Arg("arg.command", required=False),),
+        ),
+        Command(
+            key="language",
+            names={"de": "sprache", "en": "language"},
+            roles=ALL_ROLES,
+            room_kinds=ALL_ROOM_KINDS,
+            handler=general.language_command,
+            args=(Arg("arg.language", required=False),),
+        ),
+        Command(
+            key="status",
+            names={"de": "status", "en": "status"},
+            roles=frozenset({Role.ADMIN}),
+            room_kinds=frozenset({"admin", "direct"}),
+            handler=general.status_command,
+        ),
+    ]
+)

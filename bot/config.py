@@ -1,0 +1,231 @@
+"""Configuration: environment (``LOTSE_…``), ``.env`` and a TOML file, validated with pydantic.
+
+Precedence, highest first: environment variables, the ``.env`` file, the TOML config file,
+built-in defaults. Nested keys use ``__`` in the environment: ``LOTSE_BOT__USER_ID`` is
+``[bot] user_id`` in the file.
+
+Secrets (the bot's password or access token, the pseudonym key) can be read from files so
+that they never have to live in the config file or the environment: ``password_file`` etc.
+
+A bad configuration never starts the bot: :func:`load_settings` raises :class:`ConfigError`
+carrying one plain line per problem (which key, what is wrong, what is expected).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from bot.ids import RoomAlias, RoomID, UserID, parse_room_ref, parse_user_id
+
+UserIDField = Annotated[str, AfterValidator(parse_user_id)]
+RoomRefField = Annotated[str, AfterValidator(parse_room_ref)]
+
+CONFIG_ENV = "LOTSE_CONFIG"
+DEFAULT_CONFIG_FILE = Path("lotse.toml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _read_secret_file(path: Path | None) -> SecretStr | None:
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+    if not text:
+        raise ValueError(f"secret file {path} is empty")
+    return SecretStr(text)
+
+
+class HomeserverSettings(_Section):
+    url: str = Field(description="Client-server API base URL, e.g. https://matrix.example.org")
+    # Synapse admin API use (purge, media deletion, rate-limit override) is optional.
+    admin_api: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL (expected e.g. https://matrix.example.org)")
+        return value
+
+
+class BotSettings(_Section):
+    user_id: UserIDField
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    access_token: SecretStr | None = None
+    access_token_file: Path | None = None
+    device_name: str = "Lotse"
+
+    @model_validator(mode="after")
+    def _credentials(self) -> BotSettings:
+        if self.password is None and self.password_file is not None:
+            object.__setattr__(self, "password", _read_secret_file(self.password_file))
+        if self.access_token is None and self.access_token_file is not None:
+            object.__setattr__(self, "access_token", _read_secret_file(self.access_token_file))
+        if self.password is None and self.access_token is None:
+            raise ValueError(
+                "no credentials: set password (or password_file) or access_token "
+                "(or access_token_file)"
+            )
+        return self
+
+    @property
+    def uid(self) -> UserID:
+        return UserID(self.user_id)
+
+
+class RoomSettings(_Section):
+    admin: RoomRefField | None = None
+    leadership: RoomRefField | None = None
+    team: RoomRefField | None = None
+
+    def configured(self) -> dict[str, RoomID | RoomAlias]:
+        out: dict[str, RoomID | RoomAlias] = {}
+        for kind in ("admin", "leadership", "team"):
+            value = getattr(self, kind)
+            if value is not None:
+                out[kind] = parse_room_ref(value)
+        return out
+
+
+class RoleSettings(_Section):
+    """Who is a social worker and who is an admin: listed user IDs and/or members of rooms."""
+
+    workers: list[UserIDField] = Field(default_factory=list)
+    worker_rooms: list[RoomRefField] = Field(default_factory=list)
+    admins: list[UserIDField] = Field(default_factory=list)
+    admin_rooms: list[RoomRefField] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LOTSE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    homeserver: HomeserverSettings
+    bot: BotSettings
+    data_dir: Path = Path("data")
+    default_language: str = "de"
+    rooms: RoomSettings = Field(default_factory=RoomSettings)
+    roles: RoleSettings = Field(default_factory=RoleSettings)
+    pseudonym_key_file: Path | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # nio logs whole sync bodies (message text) at DEBUG; only ever enable for a lab setup.
+    log_nio_debug: bool = False
+
+    @field_validator("default_language")
+    @classmethod
+    def _lang(cls, value: str) -> str:
+        from bot.i18n import available_languages
+
+        langs = available_languages()
+        if value not in langs:
+            raise ValueError(f"{value!r} has no message catalog (available: {', '.join(langs)})")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls),
+            file_secret_settings,
+        )
+
+    @property
+    def server_name(self) -> str:
+        return self.bot.uid.split(":", 1)[1]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``problems`` holds one plain line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+_SECRET_KEYS = {"password", "access_token"}
+
+
+def _describe(error: Any) -> str:
+    loc = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    env = "LOTSE_" + "__".join(str(p) for p in error["loc"]).upper()
+    kind = error["type"]
+    msg = str(error["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if kind == "missing":
+        return f"{loc}: missing (set it in the config file or as {env})"
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown key (check the spelling; see deploy/lotse.example.toml)"
+    shown = ""
+    last = str(error["loc"][-1]) if error["loc"] else ""
+    if kind not in ("value_error", "assertion_error") and last not in _SECRET_KEYS:
+        shown = f" (got {error.get('input')!r})"
+    return f"{loc}: {msg}{shown}"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    env_file: Path | None = Path(".env"),
+    **overrides: Any,
+) -> Settings:
+    """Load and validate settings; raise :class:`ConfigError` with readable lines on failure."""
+    if config_file is None:
+        env_path = os.environ.get(CONFIG_ENV)
+        config_file = Path(env_path) if env_path else DEFAULT_CONFIG_FILE
+        explicit = env_path is not None
+    else:
+        explicit = True
+    if explicit and not config_file.is_file():
+        raise ConfigError([f"config file {config_file} does not exist"])
+
+    class _FromFiles(Settings):
+        model_config = SettingsConfigDict(
+            toml_file=config_file if config_file.is_file() else None,
+            env_file=env_file if env_file is not None and env_file.is_file() else None,
+        )
+
+    try:
+        return _FromFiles(**overrides)
+    except ValidationError as exc:
+        raise ConfigError([_describe(e) for e in exc.errors()]) from None
+    except (ValueError, OSError) as exc:  # e.g. TOML syntax errors name line and column
+        raise ConfigError([f"{config_file}: {exc}"]) from None

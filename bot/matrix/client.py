@@ -1,0 +1,481 @@
+"""The bot's connection to its homeserver: login, E2EE store, sync, sending, raw requests.
+
+Every request goes through :meth:`MatrixGateway.call` or :meth:`MatrixGateway.raw`, which
+retry rate limits, server errors and transport errors according to one :class:`RetryPolicy`
+(nio's own retrying is switched off so that there is exactly one policy). The sync loop
+retries forever: a homeserver that is down is waited for, never given up on.
+
+Login happens once. The session (user, device, token) is kept in the data directory and
+restored on every later start, because every password login creates a new device: clients
+then warn about an unknown device, and a new device cannot read earlier room keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    ErrorResponse,
+    JoinedMembersResponse,
+    LoginResponse,
+    MessageDirection,
+    RoomMessagesResponse,
+    RoomResolveAliasResponse,
+    RoomSendResponse,
+    SyncResponse,
+)
+
+from bot.ids import EventID, RoomAlias, RoomID, UserID
+from bot.matrix.retry import RetryPolicy, is_retryable_status
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Timeline event types the bot needs. State types are listed too: a room that turns on
+# encryption announces it in the timeline, and missing that would make the bot send in clear.
+TIMELINE_TYPES = [
+    "m.room.message",
+    "m.room.encrypted",
+    "m.room.redaction",
+    "m.reaction",
+    "m.room.member",
+    "m.room.encryption",
+    "m.room.create",
+    "m.room.power_levels",
+    "m.room.name",
+    "m.room.tombstone",
+    "m.room.retention",
+]
+
+SYNC_FILTER: dict[str, Any] = {
+    "presence": {"types": []},
+    "account_data": {"types": []},
+    "room": {
+        "timeline": {"limit": 50, "types": TIMELINE_TYPES},
+        "state": {"lazy_load_members": True},
+        "ephemeral": {"types": []},
+        "account_data": {"types": []},
+    },
+}
+
+# First start: learn the rooms and the current position, but no history to replay.
+FIRST_SYNC_FILTER: dict[str, Any] = {
+    **SYNC_FILTER,
+    "room": {**SYNC_FILTER["room"], "timeline": {"limit": 1, "types": TIMELINE_TYPES}},
+}
+
+
+class MatrixError(Exception):
+    """A request failed for good (not retryable, or retries exhausted)."""
+
+    def __init__(self, what: str, status: int | None = None, errcode: str | None = None, detail: str = ""):
+        super().__init__(f"{what} failed: {errcode or status or 'transport error'} {detail}".strip())
+        self.status = status
+        self.errcode = errcode
+
+
+class SessionLost(RuntimeError):
+    """The stored access token no longer works and there is no password to log in again."""
+
+
+@dataclass(frozen=True)
+class Session:
+    user_id: UserID
+    device_id: str
+    access_token: str
+    homeserver: str
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    tmp.replace(path)
+
+
+def _load_or_create_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    value = secrets.token_urlsafe(32)
+    _write_private(path, value + "\n")
+    return value
+
+
+def txn_id_for(*parts: str) -> str:
+    """A transaction ID derived from what caused the send, so a repeated send is deduplicated
+    by the homeserver instead of posting the same reply twice."""
+    return "lotse-" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+
+
+class MatrixGateway:
+    def __init__(
+        self,
+        homeserver: str,
+        user_id: UserID,
+        data_dir: Path,
+        *,
+        password: str | None,
+        access_token: str | None,
+        device_name: str,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.homeserver = homeserver
+        self.user_id = user_id
+        self.data_dir = data_dir
+        self._password = password
+        self._configured_token = access_token
+        self._device_name = device_name
+        self.retry = retry or RetryPolicy()
+        self.session_file = data_dir / "session.json"
+        store_dir = data_dir / "nio-store"
+        store_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        keys_dir = data_dir / "keys"
+        keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.client = AsyncClient(
+            homeserver,
+            user_id,
+            store_path=str(store_dir),
+            config=AsyncClientConfig(
+                encryption_enabled=True,
+                # We persist the sync token ourselves, after the events it covers are handled.
+                store_sync_tokens=False,
+                pickle_key=_load_or_create_secret(keys_dir / "store.key"),
+                # One retry policy, ours: nio returns 429s and raises transport errors at once.
+                max_limit_exceeded=0,
+                max_timeouts=0,
+                request_timeout=60,
+            ),
+        )
+        self.online = True
+
+    # -- retries ---------------------------------------------------------------------------
+
+    async def call(
+        self, what: str, request: Callable[[], Awaitable[T]], policy: RetryPolicy | None = None
+    ) -> T:
+        """Run a nio request, retrying what is worth retrying; errors come back as values."""
+        policy = policy or self.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: int | None = None
+            try:
+                resp = await request()
+            except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
+                problem = type(exc).__name__
+                status: int | None = None
+            else:
+                if not isinstance(resp, ErrorResponse):
+                    self._mark_online(True)
+                    return resp
+                transport = resp.transport_response
+                status = getattr(transport, "status", None)
+                if not is_retryable_status(status, resp.status_code):
+                    self._mark_online(True)
+                    return resp
+                retry_after = resp.retry_after_ms
+                problem = f"{status} {resp.status_code or ''}".strip()
+            if policy.gives_up_after(attempt):
+                raise MatrixError(what, status, None, f"after {attempt} attempts ({problem})")
+            if status != 429:
+                self._mark_online(False)
+            wait = policy.delay(attempt, retry_after)
+            log.warning("%s: %s, retrying in %.1fs (attempt %d)", what, problem, wait, attempt)
+            await asyncio.sleep(wait)
+
+    def _mark_online(self, online: bool) -> None:
+        if online != self.online:
+            self.online = online
+            if online:
+                log.warning("homeserver reachable again")
+            else:
+                log.warning("homeserver unreachable or failing; backing off")
+
+    async def raw(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        what: str | None = None,
+        ok_statuses: tuple[int, ...] = (200,),
+        policy: RetryPolicy | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """A JSON request the nio API has no method for (admin API, cross-signing, …).
+
+        Returns (status, body) for any status in ``ok_statuses`` or any non-retryable error;
+        the caller decides what a 4xx means for it.
+        """
+        what = what or f"{method} {path.split('?')[0]}"
+        policy = policy or self.retry
+        headers = {"Content-Type": "application/json"}
+        if self.client.access_token:
+            headers["Authorization"] = f"Bearer {self.client.access_token}"
+        data = json.dumps(body) if body is not None else None
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after = None
+            try:
+                resp = await self.client.send(method, path, data, headers)
+                status = resp.status
+                try:
+                    payload = await resp.json(content_type=None)
+                except (json.JSONDecodeError, aiohttp.ContentTypeError):
+                    payload = {}
+                finally:
+                    resp.release()
+                if not isinstance(payload, dict):
+                    payload = {"value": payload}
+                errcode = payload.get("errcode")
+                if status in ok_statuses or not is_retryable_status(status, errcode):
+                    self._mark_online(True)
+                    return status, payload
+                retry_after = payload.get("retry_after_ms")
+                problem = f"{status} {errcode or ''}".strip()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                status, problem = None, type(exc).__name__
+            if policy.gives_up_after(attempt):
+                raise MatrixError(what, status, None, f"after {attempt} attempts ({problem})")
+            if status != 429:
+                self._mark_online(False)
+            wait = policy.delay(attempt, retry_after)
+            log.warning("%s: %s, retrying in %.1fs (attempt %d)", what, problem, wait, attempt)
+            await asyncio.sleep(wait)
+
+    # -- login -----------------------------------------------------------------------------
+
+    def _load_session(self) -> Session | None:
+        if not self.session_file.exists():
+            return None
+        data = json.loads(self.session_file.read_text(encoding="utf-8"))
+        session = Session(
+            UserID(data["user_id"]), data["device_id"], data["access_token"], data["homeserver"]
+        )
+        if session.user_id != self.user_id:
+            raise SessionLost(
+                f"{self.session_file} belongs to another account; move it away to log in anew"
+            )
+        return session
+
+    def _save_session(self, session: Session) -> None:
+        _write_private(
+            self.session_file,
+            json.dumps(
+                {
+                    "user_id": session.user_id,
+                    "device_id": session.device_id,
+                    "access_token": session.access_token,
+                    "homeserver": session.homeserver,
+                }
+            ),
+        )
+
+    async def connect(self) -> Session:
+        """Restore the saved session, or log in once and save it."""
+        session = self._load_session()
+        if session is not None:
+            self.client.restore_login(session.user_id, session.device_id, session.access_token)
+            status, who = await self.raw("GET", "/_matrix/client/v3/account/whoami", what="whoami")
+            if status == 200 and who.get("device_id") == session.device_id:
+                log.info("restored session for device %s", session.device_id)
+                return session
+            if self._password is None:
+                raise SessionLost(
+                    "the saved access token was rejected and no password is configured; "
+                    "set a new access token (bot.access_token) or a password"
+                )
+            log.warning("saved access token rejected (%s); logging in again as a new device", status)
+            self.client.access_token = ""
+        if self._configured_token is not None:
+            self.client.access_token = self._configured_token
+            status, who = await self.raw("GET", "/_matrix/client/v3/account/whoami", what="whoami")
+            if status != 200 or not who.get("device_id"):
+                raise SessionLost(f"the configured access token was rejected ({status} {who.get('errcode')})")
+            session = Session(self.user_id, who["device_id"], self._configured_token, self.homeserver)
+            self.client.restore_login(session.user_id, session.device_id, session.access_token)
+        else:
+            assert self._password is not None
+            password = self._password
+            resp = await self.call(
+                "login", lambda: self.client.login(password, device_name=self._device_name)
+            )
+            if not isinstance(resp, LoginResponse):
+                raise SessionLost(f"login failed: {resp}")
+            session = Session(self.user_id, resp.device_id, resp.access_token, self.homeserver)
+            log.info("logged in as new device %s", session.device_id)
+        self._save_session(session)
+        return session
+
+    @property
+    def device_id(self) -> str:
+        return str(self.client.device_id)
+
+    @property
+    def password(self) -> str | None:
+        return self._password
+
+    # -- sync ------------------------------------------------------------------------------
+
+    async def upload_filter(self, stored_id: str | None, stored_hash: str | None) -> tuple[str, str]:
+        """Upload the sync filter unless the stored one matches it; return (id, hash)."""
+        digest = hashlib.sha256(json.dumps(SYNC_FILTER, sort_keys=True).encode()).hexdigest()
+        if stored_id and stored_hash == digest:
+            return stored_id, digest
+        status, body = await self.raw(
+            "POST",
+            f"/_matrix/client/v3/user/{quote(self.user_id)}/filter",
+            SYNC_FILTER,
+            what="upload filter",
+        )
+        if status != 200:
+            raise MatrixError("upload filter", status, body.get("errcode"))
+        return str(body["filter_id"]), digest
+
+    async def sync(self, since: str | None, sync_filter: str | dict[str, Any], timeout_ms: int) -> SyncResponse:
+        """One sync, retried until it succeeds; then the E2EE housekeeping nio expects."""
+        forever = RetryPolicy(base=self.retry.base, cap=self.retry.cap, max_attempts=None)
+        resp = await self.call(
+            "sync",
+            lambda: self.client.sync(
+                timeout=timeout_ms, sync_filter=sync_filter, since=since, full_state=since is None
+            ),
+            forever,
+        )
+        if not isinstance(resp, SyncResponse):
+            if isinstance(resp, ErrorResponse) and resp.status_code == "M_UNKNOWN_TOKEN":
+                raise SessionLost("the homeserver no longer accepts the bot's access token")
+            raise MatrixError("sync", None, getattr(resp, "status_code", None), str(resp))
+        await self.crypto_housekeeping()
+        return resp
+
+    async def crypto_housekeeping(self) -> None:
+        c = self.client
+        if c.should_upload_keys:
+            await self.call("keys upload", c.keys_upload)
+        if c.should_query_keys:
+            await self.call("keys query", c.keys_query)
+        if c.should_claim_keys:
+            users = c.get_users_for_key_claiming()
+            await self.call("keys claim", lambda: c.keys_claim(users))
+        await self.call("to-device", c.send_to_device_messages)
+
+    async def backfill(self, room_id: RoomID, prev_batch: str, until: str, max_events: int = 2000) -> list[Any]:
+        """Events between ``until`` (the previous sync position) and ``prev_batch``, oldest first.
+
+        A sync whose timeline is ``limited`` skipped these; without this, a burst of commands
+        sent while the bot was away would be partly lost.
+        """
+        events: list[Any] = []
+        start = prev_batch
+        while len(events) < max_events:
+            resp = await self.call(
+                "backfill",
+                lambda s=start: self.client.room_messages(  # type: ignore[misc]
+                    room_id,
+                    start=s,
+                    end=until,
+                    direction=MessageDirection.back,
+                    limit=100,
+                    message_filter={"types": TIMELINE_TYPES},
+                ),
+            )
+            if not isinstance(resp, RoomMessagesResponse):
+                log.warning("backfill of %s failed: %s", room_id, resp)
+                break
+            events.extend(resp.chunk)
+            if not resp.chunk or not resp.end or resp.end == start:
+                break
+            start = resp.end
+        events.reverse()
+        return events
+
+    # -- rooms -----------------------------------------------------------------------------
+
+    async def join(self, room_id: RoomID) -> bool:
+        resp = await self.call("join", lambda: self.client.join(room_id))
+        if isinstance(resp, ErrorResponse):
+            log.warning("joining %s failed: %s", room_id, resp.status_code)
+            return False
+        return True
+
+    async def leave(self, room_id: RoomID, reason: str | None = None) -> bool:
+        """Leave a room or reject an invite, with a reason the inviter's client shows."""
+        body = {"reason": reason} if reason else {}
+        status, resp = await self.raw(
+            "POST", f"/_matrix/client/v3/rooms/{quote(room_id)}/leave", body, what="leave"
+        )
+        if status != 200:
+            log.warning("leaving %s failed: %s %s", room_id, status, resp.get("errcode"))
+            return False
+        return True
+
+    async def joined_members(self, room_id: RoomID) -> set[UserID] | None:
+        resp = await self.call("joined members", lambda: self.client.joined_members(room_id))
+        if not isinstance(resp, JoinedMembersResponse):
+            return None
+        return {UserID(m.user_id) for m in resp.members}
+
+    async def resolve_alias(self, alias: RoomAlias) -> RoomID | None:
+        resp = await self.call("resolve alias", lambda: self.client.room_resolve_alias(alias))
+        if not isinstance(resp, RoomResolveAliasResponse):
+            return None
+        return RoomID(resp.room_id)
+
+    async def wait_for_room(self, room_id: RoomID, timeout: float = 30.0) -> bool:
+        """Wait until a sync has told nio about a room (needed before an encrypted send)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while room_id not in self.client.rooms:
+            if loop.time() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def send_text(
+        self, room_id: RoomID, body: str, txn_id: str, *, html: str | None = None, notice: bool = True
+    ) -> EventID | None:
+        content: dict[str, Any] = {"msgtype": "m.notice" if notice else "m.text", "body": body}
+        if html is not None:
+            content["format"] = "org.matrix.custom.html"
+            content["formatted_body"] = html
+        return await self.send_event(room_id, "m.room.message", content, txn_id)
+
+    async def send_event(
+        self, room_id: RoomID, event_type: str, content: dict[str, Any], txn_id: str
+    ) -> EventID | None:
+        if not await self.wait_for_room(room_id):
+            log.warning("not sending to %s: room not known after waiting", room_id)
+            return None
+        resp = await self.call(
+            "send",
+            lambda: self.client.room_send(
+                room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
+            ),
+        )
+        if isinstance(resp, RoomSendResponse):
+            return EventID(resp.event_id)
+        log.warning("send to %s failed: %s", room_id, getattr(resp, "status_code", resp))
+        return None
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.close()

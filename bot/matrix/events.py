@@ -1,0 +1,116 @@
+"""nio events → plain values the rest of Lotse understands.
+
+The values carry only what the bot needs. A message body is kept in memory for parsing a
+command and never stored or logged; ``repr`` hides it so that a stray log line cannot leak it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nio import (
+    InviteMemberEvent,
+    MegolmEvent,
+    ReactionEvent,
+    RoomMemberEvent,
+    RoomMessage,
+    SyncResponse,
+)
+
+from bot.ids import EventID, RoomID, UserID
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    room_id: RoomID
+    event_id: EventID
+    sender: UserID
+    timestamp_ms: int
+    msgtype: str
+    encrypted: bool
+    body: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class IncomingReaction:
+    room_id: RoomID
+    event_id: EventID
+    sender: UserID
+    timestamp_ms: int
+    relates_to: EventID
+    key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class IncomingMembership:
+    room_id: RoomID
+    event_id: EventID
+    user_id: UserID
+    membership: str
+
+
+@dataclass(frozen=True)
+class IncomingInvite:
+    room_id: RoomID
+    inviter: UserID
+    is_direct: bool
+
+
+@dataclass(frozen=True)
+class Undecryptable:
+    room_id: RoomID
+    event_id: EventID
+    sender: UserID
+    session_id: str
+
+
+Incoming = IncomingMessage | IncomingReaction | IncomingMembership | IncomingInvite | Undecryptable
+
+
+def convert(room_id: RoomID, event: Any) -> Incoming | None:
+    """One timeline event → a value, or None for what the bot does not act on."""
+    if isinstance(event, MegolmEvent):
+        return Undecryptable(room_id, EventID(event.event_id), UserID(event.sender), event.session_id)
+    if isinstance(event, RoomMessage):
+        source = event.source.get("content", {})
+        body = source.get("body")
+        if not isinstance(body, str):
+            body = ""
+        return IncomingMessage(
+            room_id,
+            EventID(event.event_id),
+            UserID(event.sender),
+            int(event.server_timestamp),
+            str(source.get("msgtype", "")),
+            bool(getattr(event, "decrypted", False)),
+            body,
+        )
+    if isinstance(event, ReactionEvent):
+        return IncomingReaction(
+            room_id,
+            EventID(event.event_id),
+            UserID(event.sender),
+            int(event.server_timestamp),
+            EventID(event.reacts_to),
+            event.key,
+        )
+    if isinstance(event, RoomMemberEvent):
+        return IncomingMembership(
+            room_id, EventID(event.event_id), UserID(event.state_key), event.membership
+        )
+    return None
+
+
+def invites(response: SyncResponse, own_user: UserID) -> list[IncomingInvite]:
+    found = []
+    for room_id, info in response.rooms.invite.items():
+        for event in info.invite_state:
+            if (
+                isinstance(event, InviteMemberEvent)
+                and event.state_key == own_user
+                and event.membership == "invite"
+            ):
+                is_direct = bool(event.content.get("is_direct", False))
+                found.append(IncomingInvite(RoomID(room_id), UserID(event.sender), is_direct))
+    return found
