@@ -174,7 +174,9 @@ class Lotse:
                 await gateway.crypto_housekeeping()
             await self._cross_sign(gateway)
             filter_id, digest = await gateway.upload_filter(
-                await ctx.state.get(FILTER_ID), await ctx.state.get(FILTER_HASH)
+                self.settings.sync_timeline_limit,
+                await ctx.state.get(FILTER_ID),
+                await ctx.state.get(FILTER_HASH),
             )
             await ctx.state.put(FILTER_ID, filter_id)
             await ctx.state.put(FILTER_HASH, digest)
@@ -219,7 +221,8 @@ class Lotse:
             events: list[Any] = list(info.timeline.events)
             if info.timeline.limited and info.timeline.prev_batch:
                 gap = await gateway.backfill(room_id, info.timeline.prev_batch, since)
-                log.info("back-filled %d events in %s after a limited sync", len(gap), room_id)
+                if gap:
+                    log.info("back-filled %d events in %s after a limited sync", len(gap), room_id)
                 events = gap + events
             for event in events:
                 if event.event_id in seen:
@@ -331,6 +334,8 @@ class Lotse:
             reply_text = reply.text if reply is not None else None
         if reply_text is None:
             return
-        await gateway.send_text(msg.room_id, reply_text, txn_id_for(msg.event_id, "reply"))
+        await gateway.send_text(
+            msg.room_id, reply_text, txn_id_for(msg.event_id, "reply"), reply_to=msg.event_id
+        )
         await ctx.state.mark_handled(msg.event_id)
 

@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     rooms: RoomSettings = Field(default_factory=RoomSettings)
     roles: RoleSettings = Field(default_factory=RoleSettings)
     pseudonym_key_file: Path | None = None
+    # Events per room in one sync; larger gaps are back-filled. Rarely worth changing.
+    sync_timeline_limit: int = Field(default=50, ge=1, le=1000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # nio logs whole sync bodies (message text) at DEBUG; only ever enable for a lab setup.
     log_nio_debug: bool = False

@@ -25,7 +25,7 @@ def load_or_create_key(path: Path) -> bytes:
         if len(key) < KEY_BYTES:
             raise ValueError(f"pseudonym key in {path} is shorter than {KEY_BYTES} bytes")
         return key
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_bytes(KEY_BYTES)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:

@@ -67,8 +67,9 @@ async def handle_message(
     found = table.lookup(parsed.word)
     lang = stored_lang or ctx.catalog.default_language
     if found is None:
-        if not parsed.explicit and not direct:
-            return None
+        if not parsed.explicit:
+            # Plain talk in the 1:1 chat: no command meant, so no "unknown command" either.
+            return Reply(ctx.catalog.text(lang, "dispatch.not_understood"))
         return Reply(ctx.catalog.text(lang, "dispatch.unknown", word=parsed.word[:40]))
     cmd, word_lang = found
     # Someone who typed "help" gets English until they choose a language.

@@ -62,22 +62,21 @@ TIMELINE_TYPES = [
     "m.room.retention",
 ]
 
-SYNC_FILTER: dict[str, Any] = {
-    "presence": {"types": []},
-    "account_data": {"types": []},
-    "room": {
-        "timeline": {"limit": 50, "types": TIMELINE_TYPES},
-        "state": {"lazy_load_members": True},
-        "ephemeral": {"types": []},
+def sync_filter(timeline_limit: int) -> dict[str, Any]:
+    return {
+        "presence": {"types": []},
         "account_data": {"types": []},
-    },
-}
+        "room": {
+            "timeline": {"limit": timeline_limit, "types": TIMELINE_TYPES},
+            "state": {"lazy_load_members": True},
+            "ephemeral": {"types": []},
+            "account_data": {"types": []},
+        },
+    }
+
 
 # First start: learn the rooms and the current position, but no history to replay.
-FIRST_SYNC_FILTER: dict[str, Any] = {
-    **SYNC_FILTER,
-    "room": {**SYNC_FILTER["room"], "timeline": {"limit": 1, "types": TIMELINE_TYPES}},
-}
+FIRST_SYNC_FILTER = sync_filter(1)
 
 
 class MatrixError(Exception):
@@ -333,15 +332,18 @@ class MatrixGateway:
 
     # -- sync ------------------------------------------------------------------------------
 
-    async def upload_filter(self, stored_id: str | None, stored_hash: str | None) -> tuple[str, str]:
+    async def upload_filter(
+        self, timeline_limit: int, stored_id: str | None, stored_hash: str | None
+    ) -> tuple[str, str]:
         """Upload the sync filter unless the stored one matches it; return (id, hash)."""
-        digest = hashlib.sha256(json.dumps(SYNC_FILTER, sort_keys=True).encode()).hexdigest()
+        definition = sync_filter(timeline_limit)
+        digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
         if stored_id and stored_hash == digest:
             return stored_id, digest
         status, body = await self.raw(
             "POST",
             f"/_matrix/client/v3/user/{quote(self.user_id)}/filter",
-            SYNC_FILTER,
+            definition,
             what="upload filter",
         )
         if status != 200:
@@ -451,9 +453,19 @@ class MatrixGateway:
     # -- sending ---------------------------------------------------------------------------
 
     async def send_text(
-        self, room_id: RoomID, body: str, txn_id: str, *, html: str | None = None, notice: bool = True
+        self,
+        room_id: RoomID,
+        body: str,
+        txn_id: str,
+        *,
+        reply_to: EventID | None = None,
+        html: str | None = None,
+        notice: bool = True,
     ) -> EventID | None:
+        # m.notice: clients show it as the bot's voice, and other bots do not answer it.
         content: dict[str, Any] = {"msgtype": "m.notice" if notice else "m.text", "body": body}
+        if reply_to is not None:
+            content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
         if html is not None:
             content["format"] = "org.matrix.custom.html"
             content["formatted_body"] = html

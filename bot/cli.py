@@ -1,0 +1,154 @@
+"""``lotse`` command line: run, demo, check-config, migrate, reset-cross-signing."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def _print_config_error(err: ConfigError) -> None:
+    print("Lotse cannot start: the configuration has problems:", file=sys.stderr)
+    for line in err.problems:
+        print(f"  - {line}", file=sys.stderr)
+
+
+async def _run_until_signal(settings: Settings) -> None:
+    from bot.app import Lotse
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await Lotse(settings).run(stop)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot import logsetup
+
+    settings = _settings(args)
+    logsetup.configure(settings.log_level, nio_debug=settings.log_nio_debug)
+    asyncio.run(_run_until_signal(settings))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print("Configuration OK")
+    print(f"  homeserver:       {settings.homeserver.url}")
+    print(f"  bot account:      {settings.bot.user_id}")
+    print(f"  data directory:   {settings.data_dir}")
+    print(f"  default language: {settings.default_language}")
+    for kind, ref in settings.rooms.configured().items():
+        print(f"  {kind} room:{' ' * (11 - len(kind))}{ref}")
+    print(f"  workers:          {len(settings.roles.workers)} listed, {len(settings.roles.worker_rooms)} rooms")
+    print(f"  admins:           {len(settings.roles.admins)} listed, {len(settings.roles.admin_rooms)} rooms")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.store.db import Database
+
+    settings = _settings(args)
+
+    async def go() -> list[int]:
+        db = await Database.open(settings.data_dir / "lotse.db")
+        try:
+            return await db.migrate()
+        finally:
+            await db.close()
+
+    applied = asyncio.run(go())
+    print(f"applied migrations: {applied}" if applied else "database is up to date")
+    return 0
+
+
+def cmd_reset_cross_signing(args: argparse.Namespace) -> int:
+    from bot import logsetup
+    from bot.matrix.client import MatrixGateway
+    from bot.matrix.crosssign import CrossSigner
+
+    if not args.yes:
+        print(
+            "This replaces the bot's cross-signing identity. Every user's client will warn that\n"
+            "the bot's identity changed. Run again with --yes if that is what you want.",
+            file=sys.stderr,
+        )
+        return 1
+    settings = _settings(args)
+    logsetup.configure(settings.log_level)
+
+    async def go() -> str:
+        s = settings
+        gw = MatrixGateway(
+            s.homeserver.url, s.bot.uid, s.data_dir,
+            password=s.bot.password.get_secret_value() if s.bot.password else None,
+            access_token=s.bot.access_token.get_secret_value() if s.bot.access_token else None,
+            device_name=s.bot.device_name,
+        )
+        try:
+            await gw.connect()
+            signer = CrossSigner(gw, gw.user_id, gw.device_id, s.data_dir / "keys" / "cross_signing.json", gw.password)
+            return await signer.ensure(reset=True)
+        finally:
+            await gw.close()
+
+    print(asyncio.run(go()))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.devserver.demo import run_demo
+
+    return run_demo(Path(args.dir), args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lotse", description="Lotse — Matrix bot for social work")
+    parser.add_argument(
+        "-c", "--config", type=Path, default=None,
+        help="TOML config file (default: $LOTSE_CONFIG or ./lotse.toml)",
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot (default)").set_defaults(func=cmd_run)
+    sub.add_parser("check-config", help="validate the configuration and exit").set_defaults(func=cmd_check_config)
+    sub.add_parser("migrate", help="apply database migrations and exit").set_defaults(func=cmd_migrate)
+    reset = sub.add_parser("reset-cross-signing", help="replace the bot's cross-signing identity")
+    reset.add_argument("--yes", action="store_true")
+    reset.set_defaults(func=cmd_reset_cross_signing)
+    demo = sub.add_parser("demo", help="run a local Synapse, demo accounts and the bot")
+    demo.add_argument("--dir", default=".lotse-demo", help="where the demo keeps its data")
+    demo.add_argument("--port", type=int, default=8008, help="preferred homeserver port")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", cmd_run)
+    try:
+        return int(func(args))
+    except ConfigError as err:
+        _print_config_error(err)
+        return 2
+    except Exception as err:
+        from bot.matrix.client import MatrixError, SessionLost
+        from bot.matrix.crosssign import CrossSigningError
+        from bot.store.db import SchemaTooNew
+
+        if isinstance(err, SessionLost | CrossSigningError | SchemaTooNew | MatrixError):
+            print(f"Lotse stopped: {err}", file=sys.stderr)
+            return 1
+        raise
+    except KeyboardInterrupt:
+        return 130

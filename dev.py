@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""The two commands a newcomer needs, working on a fresh machine with nothing but Python 3.11+.
+
+    python3 dev.py run    set up, start a local Synapse and the bot, print how to log in
+    python3 dev.py test   set up, run the whole test suite (what CI runs)
+
+Both create ``.venv`` on first use and reinstall only when pyproject.toml changed.
+Arguments after the command go to ``lotse demo`` or to pytest respectively.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+
+
+def ensure_env() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"Lotse needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
+    if not PY.exists():
+        print(f"Creating virtual environment in {VENV} …", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = VENV / ".lotse-installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print("Installing Lotse and its dependencies (first time: about a minute) …", flush=True)
+    pip = [str(PY), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "install", "-e", f"{ROOT}[test]"], check=True, cwd=ROOT)
+    stamp.write_text(digest)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("run", "test"):
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    ensure_env()
+    if command == "run":
+        args = [str(BIN / "lotse"), "demo", *rest]
+    else:
+        args = [str(PY), "-m", "pytest", *rest]
+    os.chdir(ROOT)
+    # Replace this process: Ctrl-C then reaches the bot directly and stops it cleanly.
+    os.execv(args[0], args)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

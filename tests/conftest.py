@@ -1,0 +1,1 @@
+"""Shared fixtures. The end-to-end fixtures (Synapse, personas, the bot) are in tests/e2e."""

@@ -1,0 +1,148 @@
+"""Real nio clients playing social worker, client and admin in the end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    MegolmEvent,
+    RoomCreateResponse,
+    RoomMessage,
+    RoomSendResponse,
+    SyncResponse,
+)
+
+from bot.devserver.synapse import Account
+
+ENCRYPTION_STATE = {
+    "type": "m.room.encryption",
+    "state_key": "",
+    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+}
+
+
+@dataclass
+class Seen:
+    room_id: str
+    event_id: str
+    sender: str
+    body: str
+    encrypted: bool
+    in_reply_to: str | None
+    source: dict[str, Any]
+
+
+class Persona:
+    """One person's Matrix client: logs in once (the registration's device), syncs by hand."""
+
+    def __init__(self, homeserver: str, account: Account, store: Path) -> None:
+        store.mkdir(parents=True, exist_ok=True)
+        self.account = account
+        self.user_id = account.user_id
+        self.client = AsyncClient(
+            homeserver,
+            account.user_id,
+            store_path=str(store),
+            config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True),
+        )
+        assert account.access_token and account.device_id
+        self.client.restore_login(account.user_id, account.device_id, account.access_token)
+        self.messages: list[Seen] = []
+        self.undecryptable = 0
+        self.memberships: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+
+    async def sync(self, timeout_ms: int = 0) -> SyncResponse:
+        c = self.client
+        resp = await c.sync(timeout=timeout_ms, full_state=c.next_batch is None)
+        assert isinstance(resp, SyncResponse), resp
+        if c.should_upload_keys:
+            await c.keys_upload()
+        if c.should_query_keys:
+            await c.keys_query()
+        if c.should_claim_keys:
+            await c.keys_claim(c.get_users_for_key_claiming())
+        await c.send_to_device_messages()
+        for room_id, info in resp.rooms.join.items():
+            for ev in info.timeline.events:
+                self._record(room_id, ev)
+            for ev in info.state:
+                self._record(room_id, ev)
+        for room_id, info in resp.rooms.leave.items():
+            for ev in info.timeline.events:
+                self._record(room_id, ev)
+        return resp
+
+    def _record(self, room_id: str, ev: Any) -> None:
+        if isinstance(ev, MegolmEvent):
+            self.undecryptable += 1
+            return
+        if isinstance(ev, RoomMessage):
+            content = ev.source.get("content", {})
+            relates = content.get("m.relates_to") or {}
+            reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
+            self.messages.append(
+                Seen(room_id, ev.event_id, ev.sender, content.get("body", ""),
+                     bool(getattr(ev, "decrypted", False)), reply_to, ev.source)
+            )
+        source = getattr(ev, "source", {}) or {}
+        if source.get("type") == "m.room.member":
+            self.memberships[(room_id, source.get("state_key", ""))] = (
+                source.get("content", {}).get("membership", ""),
+                source.get("content", {}),
+            )
+
+    async def create_room(
+        self, *, invite: list[str], encrypted: bool = True, direct: bool = False, name: str | None = None
+    ) -> str:
+        resp = await self.client.room_create(
+            name=name,
+            invite=invite,
+            is_direct=direct,
+            initial_state=[ENCRYPTION_STATE] if encrypted else [],
+        )
+        assert isinstance(resp, RoomCreateResponse), resp
+        await self.sync()
+        return str(resp.room_id)
+
+    async def send(self, room_id: str, body: str) -> str:
+        resp = await self.client.room_send(
+            room_id, "m.room.message", {"msgtype": "m.text", "body": body},
+            ignore_unverified_devices=True,
+        )
+        assert isinstance(resp, RoomSendResponse), resp
+        return str(resp.event_id)
+
+    async def wait_for(self, predicate: Any, timeout: float = 30.0, what: str = "event") -> Any:
+        """Sync until ``predicate()`` returns something truthy; return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = predicate()
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            await self.sync(timeout_ms=1000)
+
+    def from_user(self, room_id: str, sender: str) -> list[Seen]:
+        return [m for m in self.messages if m.room_id == room_id and m.sender == sender]
+
+    async def wait_for_member(self, room_id: str, user_id: str, membership: str, timeout: float = 30.0) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            state = self.memberships.get((room_id, user_id))
+            return state[1] if state and state[0] == membership else None
+
+        content: dict[str, Any] = await self.wait_for(check, timeout, f"{user_id} to {membership} {room_id}")
+        return content
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+async def settle(seconds: float) -> None:
+    await asyncio.sleep(seconds)
