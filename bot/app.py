@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +51,7 @@ from bot.store.state import StateStore
 
 log = logging.getLogger(__name__)
 
-SYNC_TOKEN = "sync_token"
+SYNC_TOKEN = "sync_token"  # noqa: S105 - a key name, not a secret
 FILTER_ID = "sync_filter_id"
 FILTER_HASH = "sync_filter_hash"
 # Keep handled-event markers long enough to cover any realistic downtime.
@@ -92,7 +91,7 @@ class Lotse:
     async def _open(self) -> tuple[BotContext, MatrixGateway, Database]:
         s = self.settings
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.data_dir, 0o700)
+        self.data_dir.chmod(0o700)
         db = await Database.open(self.data_dir / "lotse.db")
         await db.migrate()
         db.start_writer()
@@ -115,8 +114,12 @@ class Lotse:
             room = await self._resolve(gateway, ref)
             if room is not None:
                 configured[room] = kind
-        worker_rooms = [r for r in [await self._resolve(gateway, x) for x in s.roles.worker_rooms] if r]
-        admin_rooms = [r for r in [await self._resolve(gateway, x) for x in s.roles.admin_rooms] if r]
+        worker_rooms = [
+            r for r in [await self._resolve(gateway, x) for x in s.roles.worker_rooms] if r
+        ]
+        admin_rooms = [
+            r for r in [await self._resolve(gateway, x) for x in s.roles.admin_rooms] if r
+        ]
         for room in worker_rooms + admin_rooms:
             configured.setdefault(room, "team")
         roles = RoleResolver(
@@ -149,7 +152,10 @@ class Lotse:
 
     async def _cross_sign(self, gateway: MatrixGateway) -> None:
         signer = CrossSigner(
-            gateway, gateway.user_id, gateway.device_id, self.data_dir / "keys" / "cross_signing.json",
+            gateway,
+            gateway.user_id,
+            gateway.device_id,
+            self.data_dir / "keys" / "cross_signing.json",
             gateway.password,
         )
         log.info("cross-signing: %s", await signer.ensure())
@@ -183,11 +189,15 @@ class Lotse:
             await ctx.state.forget_handled_before(int(time.time() * 1000) - HANDLED_KEEP_MS)
 
             worker = asyncio.create_task(self._work(ctx, gateway), name="lotse-worker")
-            syncer = asyncio.create_task(self._sync_loop(gateway, token, filter_id), name="lotse-sync")
+            syncer = asyncio.create_task(
+                self._sync_loop(gateway, token, filter_id), name="lotse-sync"
+            )
             self.ready.set()
             log.info("Lotse is running as device %s", gateway.device_id)
             stopper = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait({stopper, syncer, worker}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {stopper, syncer, worker}, return_when=asyncio.FIRST_COMPLETED
+            )
             stopper.cancel()
             for task in done:
                 if task is not stopper and task.exception() is not None:
@@ -213,7 +223,9 @@ class Lotse:
             await self.queue.put(Batch(items, resp.next_batch))
             token = resp.next_batch
 
-    async def _collect(self, gateway: MatrixGateway, resp: SyncResponse, since: str) -> list[Incoming]:
+    async def _collect(
+        self, gateway: MatrixGateway, resp: SyncResponse, since: str
+    ) -> list[Incoming]:
         items: list[Incoming] = list(invites(resp, gateway.user_id))
         seen: set[str] = set()
         for room_id_str, info in resp.rooms.join.items():
@@ -231,13 +243,19 @@ class Lotse:
                 value = convert(room_id, event)
                 if isinstance(value, Undecryptable):
                     self._waiting[event.event_id] = _Waiting(room_id, event)
-                    log.warning("cannot decrypt event %s in %s yet; waiting for its key", event.event_id, room_id)
+                    log.warning(
+                        "cannot decrypt event %s in %s yet; waiting for its key",
+                        event.event_id,
+                        room_id,
+                    )
                     continue
                 if value is not None:
                     items.append(value)
         items.extend(self._retry_decryption(gateway))
         for room_id_str in resp.rooms.leave:
-            items.append(IncomingMembership(RoomID(room_id_str), _NO_EVENT, gateway.user_id, "leave"))
+            items.append(
+                IncomingMembership(RoomID(room_id_str), _NO_EVENT, gateway.user_id, "leave")
+            )
         return items
 
     def _retry_decryption(self, gateway: MatrixGateway) -> list[Incoming]:
@@ -293,7 +311,9 @@ class Lotse:
     async def _room_kind(self, ctx: BotContext, room_id: RoomID) -> str:
         return ctx.configured_rooms.get(room_id) or await ctx.state.room_kind(room_id) or "group"
 
-    async def _on_invite(self, ctx: BotContext, gateway: MatrixGateway, invite: IncomingInvite) -> None:
+    async def _on_invite(
+        self, ctx: BotContext, gateway: MatrixGateway, invite: IncomingInvite
+    ) -> None:
         decision = decide_invite(
             room_id=invite.room_id,
             inviter=invite.inviter,
@@ -305,18 +325,32 @@ class Lotse:
         lang = await ctx.language_of(invite.inviter) or ctx.catalog.default_language
         if not decision.accept:
             assert decision.reason_key is not None
-            log.info("rejecting invite to %s from %s: %s", invite.room_id, ctx.log_tag(invite.inviter), decision.reason_key)
+            log.info(
+                "rejecting invite to %s from %s: %s",
+                invite.room_id,
+                ctx.log_tag(invite.inviter),
+                decision.reason_key,
+            )
             await gateway.leave(invite.room_id, ctx.catalog.text(lang, decision.reason_key))
             return
         assert decision.room_kind is not None
         if not await gateway.join(invite.room_id):
             return
         await ctx.state.set_room_kind(invite.room_id, decision.room_kind)
-        log.info("joined %s room %s (invited by %s)", decision.room_kind, invite.room_id, ctx.log_tag(invite.inviter))
+        log.info(
+            "joined %s room %s (invited by %s)",
+            decision.room_kind,
+            invite.room_id,
+            ctx.log_tag(invite.inviter),
+        )
         key = "greeting.direct" if decision.room_kind == "direct" else "greeting.group"
-        await gateway.send_text(invite.room_id, ctx.catalog.text(lang, key), txn_id_for(invite.room_id, "greeting"))
+        await gateway.send_text(
+            invite.room_id, ctx.catalog.text(lang, key), txn_id_for(invite.room_id, "greeting")
+        )
 
-    async def _on_message(self, ctx: BotContext, gateway: MatrixGateway, msg: IncomingMessage) -> None:
+    async def _on_message(
+        self, ctx: BotContext, gateway: MatrixGateway, msg: IncomingMessage
+    ) -> None:
         if msg.sender == gateway.user_id or msg.msgtype == "m.notice":
             return  # never answer ourselves or other bots' notices
         if await ctx.state.is_handled(msg.event_id):
@@ -324,7 +358,12 @@ class Lotse:
         kind = await self._room_kind(ctx, msg.room_id)
         try:
             reply = await handle_message(
-                ctx, self.table, sender=msg.sender, room_id=msg.room_id, room_kind=kind, body=msg.body
+                ctx,
+                self.table,
+                sender=msg.sender,
+                room_id=msg.room_id,
+                room_kind=kind,
+                body=msg.body,
             )
         except Exception:
             log.exception("command in %s failed", msg.room_id)
@@ -338,4 +377,3 @@ class Lotse:
             msg.room_id, reply_text, txn_id_for(msg.event_id, "reply"), reply_to=msg.event_id
         )
         await ctx.state.mark_handled(msg.event_id)
-

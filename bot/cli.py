@@ -50,8 +50,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  default language: {settings.default_language}")
     for kind, ref in settings.rooms.configured().items():
         print(f"  {kind} room:{' ' * (11 - len(kind))}{ref}")
-    print(f"  workers:          {len(settings.roles.workers)} listed, {len(settings.roles.worker_rooms)} rooms")
-    print(f"  admins:           {len(settings.roles.admins)} listed, {len(settings.roles.admin_rooms)} rooms")
+    roles = settings.roles
+    print(f"  workers:          {len(roles.workers)} listed, {len(roles.worker_rooms)} rooms")
+    print(f"  admins:           {len(roles.admins)} listed, {len(roles.admin_rooms)} rooms")
     return 0
 
 
@@ -90,14 +91,22 @@ def cmd_reset_cross_signing(args: argparse.Namespace) -> int:
     async def go() -> str:
         s = settings
         gw = MatrixGateway(
-            s.homeserver.url, s.bot.uid, s.data_dir,
+            s.homeserver.url,
+            s.bot.uid,
+            s.data_dir,
             password=s.bot.password.get_secret_value() if s.bot.password else None,
             access_token=s.bot.access_token.get_secret_value() if s.bot.access_token else None,
             device_name=s.bot.device_name,
         )
         try:
             await gw.connect()
-            signer = CrossSigner(gw, gw.user_id, gw.device_id, s.data_dir / "keys" / "cross_signing.json", gw.password)
+            signer = CrossSigner(
+                gw,
+                gw.user_id,
+                gw.device_id,
+                s.data_dir / "keys" / "cross_signing.json",
+                gw.password,
+            )
             return await signer.ensure(reset=True)
         finally:
             await gw.close()
@@ -115,13 +124,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lotse", description="Lotse — Matrix bot for social work")
     parser.add_argument(
-        "-c", "--config", type=Path, default=None,
+        "-c",
+        "--config",
+        type=Path,
+        default=None,
         help="TOML config file (default: $LOTSE_CONFIG or ./lotse.toml)",
     )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (default)").set_defaults(func=cmd_run)
-    sub.add_parser("check-config", help="validate the configuration and exit").set_defaults(func=cmd_check_config)
-    sub.add_parser("migrate", help="apply database migrations and exit").set_defaults(func=cmd_migrate)
+    sub.add_parser("check-config", help="validate the configuration and exit").set_defaults(
+        func=cmd_check_config
+    )
+    sub.add_parser("migrate", help="apply database migrations and exit").set_defaults(
+        func=cmd_migrate
+    )
     reset = sub.add_parser("reset-cross-signing", help="replace the bot's cross-signing identity")
     reset.add_argument("--yes", action="store_true")
     reset.set_defaults(func=cmd_reset_cross_signing)

@@ -69,7 +69,9 @@ class HomeserverSettings(_Section):
     def _url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http(s) URL (expected e.g. https://matrix.example.org)")
+            raise ValueError(
+                f"{value!r} is not an http(s) URL (expected e.g. https://matrix.example.org)"
+            )
         return value
 
 
@@ -210,18 +212,14 @@ def load_settings(
     **overrides: Any,
 ) -> Settings:
     """Load and validate settings; raise :class:`ConfigError` with readable lines on failure."""
-    if config_file is None:
-        env_path = os.environ.get(CONFIG_ENV)
-        config_file = Path(env_path) if env_path else DEFAULT_CONFIG_FILE
-        explicit = env_path is not None
-    else:
-        explicit = True
-    if explicit and not config_file.is_file():
-        raise ConfigError([f"config file {config_file} does not exist"])
+    explicit = config_file is not None or CONFIG_ENV in os.environ
+    path = config_file or Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_FILE)
+    if explicit and not path.is_file():
+        raise ConfigError([f"config file {path} does not exist"])
 
     class _FromFiles(Settings):
         model_config = SettingsConfigDict(
-            toml_file=config_file if config_file.is_file() else None,
+            toml_file=path if path.is_file() else None,
             env_file=env_file if env_file is not None and env_file.is_file() else None,
         )
 
@@ -230,4 +228,4 @@ def load_settings(
     except ValidationError as exc:
         raise ConfigError([_describe(e) for e in exc.errors()]) from None
     except (ValueError, OSError) as exc:  # e.g. TOML syntax errors name line and column
-        raise ConfigError([f"{config_file}: {exc}"]) from None
+        raise ConfigError([f"{path}: {exc}"]) from None

@@ -80,7 +80,13 @@ async def handle_message(
             return Reply(ctx.catalog.text(lang, "dispatch.wrong_room", command=cmd.name(lang)))
         return Reply(ctx.catalog.text(lang, "dispatch.forbidden", command=cmd.name(lang)))
     request = Request(sender, room_id, room_kind, roles, lang, parsed.args, table)
-    log.info("command %s from %s (%s) in %s room", cmd.key, ctx.log_tag(sender), _role_label(roles), room_kind)
+    log.info(
+        "command %s from %s (%s) in %s room",
+        cmd.key,
+        ctx.log_tag(sender),
+        _role_label(roles),
+        room_kind,
+    )
     try:
         return await cmd.handler(ctx, request)
     except CommandError as err:

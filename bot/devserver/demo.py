@@ -67,7 +67,11 @@ def prepare(directory: Path, port: int) -> tuple[SynapseServer, dict[str, Any]]:
                 "preset": "private_chat",
                 "invite": [f"@lotse:{server.server_name}"],
                 "initial_state": [
-                    {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+                    {
+                        "type": "m.room.encryption",
+                        "state_key": "",
+                        "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                    }
                 ],
             },
             admin.access_token,
@@ -84,7 +88,10 @@ def prepare(directory: Path, port: int) -> tuple[SynapseServer, dict[str, Any]]:
     (bot_dir / "password").chmod(0o600)
     state["config"] = {
         "homeserver": {"url": server.url},
-        "bot": {"user_id": f"@lotse:{server.server_name}", "password_file": str(bot_dir / "password")},
+        "bot": {
+            "user_id": f"@lotse:{server.server_name}",
+            "password_file": str(bot_dir / "password"),
+        },
         "data_dir": str(bot_dir),
         "rooms": {"admin": state["admin_room"]},
         "roles": {"workers": [accounts["anna"].user_id], "admins": [accounts["admin"].user_id]},
@@ -97,7 +104,8 @@ def banner(server: SynapseServer, state: dict[str, Any], directory: Path) -> str
     pw = state["passwords"]
     sn = server.server_name
     rows = "\n".join(
-        f"    {role:<15} @{name}:{sn:<12} password: {pw[name]}" for name, (role, _) in PEOPLE.items()
+        f"    {role:<15} @{name}:{sn:<12} password: {pw[name]}"
+        for name, (role, _) in PEOPLE.items()
     )
     return f"""
 ========================================================================

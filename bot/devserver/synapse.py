@@ -186,7 +186,9 @@ class SynapseServer:
 
     # -- accounts --------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None) -> tuple[int, dict[str, Any]]:
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(f"{self.url}{path}", data=data, method=method)  # noqa: S310
         req.add_header("Content-Type", "application/json")
@@ -201,7 +203,10 @@ class SynapseServer:
     def register(
         self, localpart: str, password: str, *, admin: bool = False, user_type: str | None = None
     ) -> Account:
-        """Create an account through the shared-secret admin API (idempotent: logs in if it exists)."""
+        """Create an account through the shared-secret admin API.
+
+        Idempotent: an existing account is returned without a token (log in to get one).
+        """
         path = "/_synapse/admin/v1/register"
         _, nonce_body = self._request("GET", path)
         nonce = nonce_body["nonce"]
@@ -231,11 +236,17 @@ class SynapseServer:
         status, resp = self._request(
             "POST",
             "/_matrix/client/v3/login",
-            {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user_id}, "password": password},
+            {
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": user_id},
+                "password": password,
+            },
         )
         if status != 200:
             raise RuntimeError(f"login failed: {status} {resp.get('errcode')}")
         return Account(user_id, password, resp["access_token"], resp["device_id"])
 
-    def api(self, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None) -> tuple[int, dict[str, Any]]:
+    def api(
+        self, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
         return self._request(method, path, body, token)

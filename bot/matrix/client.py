@@ -62,6 +62,7 @@ TIMELINE_TYPES = [
     "m.room.retention",
 ]
 
+
 def sync_filter(timeline_limit: int) -> dict[str, Any]:
     return {
         "presence": {"types": []},
@@ -82,8 +83,12 @@ FIRST_SYNC_FILTER = sync_filter(1)
 class MatrixError(Exception):
     """A request failed for good (not retryable, or retries exhausted)."""
 
-    def __init__(self, what: str, status: int | None = None, errcode: str | None = None, detail: str = ""):
-        super().__init__(f"{what} failed: {errcode or status or 'transport error'} {detail}".strip())
+    def __init__(
+        self, what: str, status: int | None = None, errcode: str | None = None, detail: str = ""
+    ):
+        super().__init__(
+            f"{what} failed: {errcode or status or 'transport error'} {detail}".strip()
+        )
         self.status = status
         self.errcode = errcode
 
@@ -300,14 +305,20 @@ class MatrixGateway:
                     "the saved access token was rejected and no password is configured; "
                     "set a new access token (bot.access_token) or a password"
                 )
-            log.warning("saved access token rejected (%s); logging in again as a new device", status)
+            log.warning(
+                "saved access token rejected (%s); logging in again as a new device", status
+            )
             self.client.access_token = ""
         if self._configured_token is not None:
             self.client.access_token = self._configured_token
             status, who = await self.raw("GET", "/_matrix/client/v3/account/whoami", what="whoami")
             if status != 200 or not who.get("device_id"):
-                raise SessionLost(f"the configured access token was rejected ({status} {who.get('errcode')})")
-            session = Session(self.user_id, who["device_id"], self._configured_token, self.homeserver)
+                raise SessionLost(
+                    f"the configured access token was rejected ({status} {who.get('errcode')})"
+                )
+            session = Session(
+                self.user_id, who["device_id"], self._configured_token, self.homeserver
+            )
             self.client.restore_login(session.user_id, session.device_id, session.access_token)
         else:
             assert self._password is not None
@@ -350,7 +361,9 @@ class MatrixGateway:
             raise MatrixError("upload filter", status, body.get("errcode"))
         return str(body["filter_id"]), digest
 
-    async def sync(self, since: str | None, sync_filter: str | dict[str, Any], timeout_ms: int) -> SyncResponse:
+    async def sync(
+        self, since: str | None, sync_filter: str | dict[str, Any], timeout_ms: int
+    ) -> SyncResponse:
         """One sync, retried until it succeeds; then the E2EE housekeeping nio expects."""
         forever = RetryPolicy(base=self.retry.base, cap=self.retry.cap, max_attempts=None)
         resp = await self.call(
@@ -378,7 +391,9 @@ class MatrixGateway:
             await self.call("keys claim", lambda: c.keys_claim(users))
         await self.call("to-device", c.send_to_device_messages)
 
-    async def backfill(self, room_id: RoomID, prev_batch: str, until: str, max_events: int = 2000) -> list[Any]:
+    async def backfill(
+        self, room_id: RoomID, prev_batch: str, until: str, max_events: int = 2000
+    ) -> list[Any]:
         """Events between ``until`` (the previous sync position) and ``prev_batch``, oldest first.
 
         A sync whose timeline is ``limited`` skipped these; without this, a burst of commands

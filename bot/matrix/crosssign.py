@@ -84,7 +84,9 @@ def verify_json(obj: dict[str, Any], user_id: str, public_key_b64: str) -> bool:
     if not sig:
         return False
     try:
-        Ed25519PublicKey.from_public_bytes(unb64(public_key_b64)).verify(unb64(sig), signable_bytes(obj))
+        Ed25519PublicKey.from_public_bytes(unb64(public_key_b64)).verify(
+            unb64(sig), signable_bytes(obj)
+        )
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -205,7 +207,12 @@ class CrossSigner:
 
         device = state.get("device_keys", {}).get(self.user_id, {}).get(self.device_id)
         if reset or server_master is None or done:
-            device = (await self.query()).get("device_keys", {}).get(self.user_id, {}).get(self.device_id)
+            device = (
+                (await self.query())
+                .get("device_keys", {})
+                .get(self.user_id, {})
+                .get(self.device_id)
+            )
         if device is None:
             raise CrossSigningError("the bot's device keys are not on the homeserver yet")
         if not verify_json(device, self.user_id, public_b64(keys.self_signing)):
@@ -215,10 +222,14 @@ class CrossSigner:
 
     async def _upload_keys(self, keys: CrossSigningKeys) -> None:
         master = key_object(self.user_id, "master", keys.master)
-        ssk = sign_json(key_object(self.user_id, "self_signing", keys.self_signing), self.user_id, keys.master)
+        ssk = sign_json(
+            key_object(self.user_id, "self_signing", keys.self_signing), self.user_id, keys.master
+        )
         body: dict[str, Any] = {"master_key": master, "self_signing_key": ssk}
         path = "/_matrix/client/v3/keys/device_signing/upload"
-        status, resp = await self.http.raw("POST", path, body, what="cross-signing upload", ok_statuses=(200, 401))
+        status, resp = await self.http.raw(
+            "POST", path, body, what="cross-signing upload", ok_statuses=(200, 401)
+        )
         if status == 401 and "flows" in resp:
             if self.password is None:
                 raise CrossSigningError(
@@ -233,7 +244,9 @@ class CrossSigner:
             }
             status, resp = await self.http.raw("POST", path, body, what="cross-signing upload")
         if status != 200:
-            raise CrossSigningError(f"uploading cross-signing keys failed: {status} {resp.get('errcode')}")
+            raise CrossSigningError(
+                f"uploading cross-signing keys failed: {status} {resp.get('errcode')}"
+            )
 
     async def _sign_device(self, keys: CrossSigningKeys, device: dict[str, Any]) -> None:
         signed = sign_json(device, self.user_id, keys.self_signing)
@@ -249,4 +262,6 @@ class CrossSigner:
         )
         failures = resp.get("failures") or {}
         if status != 200 or failures:
-            raise CrossSigningError(f"signing the device failed: {status} {failures or resp.get('errcode')}")
+            raise CrossSigningError(
+                f"signing the device failed: {status} {failures or resp.get('errcode')}"
+            )

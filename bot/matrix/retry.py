@@ -24,12 +24,14 @@ class RetryPolicy:
     # None: retry forever (the sync loop); a number bounds one-off requests such as sends.
     max_attempts: int | None = 8
 
-    def delay(self, attempt: int, retry_after_ms: int | None = None, rng: random.Random | None = None) -> float:
+    def delay(
+        self, attempt: int, retry_after_ms: int | None = None, rng: random.Random | None = None
+    ) -> float:
         """Seconds to wait before attempt number ``attempt + 1`` (``attempt`` starts at 1)."""
         if retry_after_ms is not None and retry_after_ms > 0:
             return min(retry_after_ms / 1000.0, self.cap)
-        ceiling = min(self.cap, self.base * (2 ** (attempt - 1)))
-        r = (rng or random).random()
+        ceiling = min(self.cap, self.base * 2.0 ** (attempt - 1))
+        r: float = (rng or random).random()
         # Keep at least half the ceiling so a retry never comes back instantly.
         return ceiling / 2 + r * ceiling / 2
 

@@ -69,11 +69,15 @@ class _Write:
     sql: str
     params: Params | Iterable[Params]
     many: bool
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class Database:
-    def __init__(self, conn: aiosqlite.Connection, batch_size: int = 100, batch_window: float = 0.05):
+    def __init__(
+        self, conn: aiosqlite.Connection, batch_size: int = 100, batch_window: float = 0.05
+    ):
         self.conn = conn
         self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
@@ -93,7 +97,7 @@ class Database:
         ):
             await conn.execute(f"PRAGMA {pragma}")
         with contextlib.suppress(OSError):
-            path.chmod(0o600)
+            path.chmod(0o600)  # noqa: ASYNC240 - once, at start-up
         return cls(conn)
 
     async def schema_version(self) -> int:
@@ -190,9 +194,9 @@ class Database:
             await self.conn.execute("BEGIN")
             for item in batch:
                 if item.many:
-                    await self.conn.executemany(item.sql, item.params)  # type: ignore[arg-type]
+                    await self.conn.executemany(item.sql, item.params)
                 else:
-                    await self.conn.execute(item.sql, item.params)  # type: ignore[arg-type]
+                    await self.conn.execute(item.sql, item.params)
             await self.conn.execute("COMMIT")
         except Exception as exc:
             with contextlib.suppress(Exception):

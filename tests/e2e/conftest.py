@@ -34,7 +34,9 @@ def unique(prefix: str) -> str:
 class BotHarness:
     """The bot under test, run in-process so a test can stop and restart it."""
 
-    def __init__(self, server: SynapseServer, data_dir: Path, localpart: str, password: str) -> None:
+    def __init__(
+        self, server: SynapseServer, data_dir: Path, localpart: str, password: str
+    ) -> None:
         self.server = server
         self.data_dir = data_dir
         self.user_id = f"@{localpart}:{server.server_name}"
@@ -62,7 +64,9 @@ class BotHarness:
         self.instance = Lotse(self.settings())
         self._task = asyncio.create_task(self.instance.run(self._stop))
         ready = asyncio.create_task(self.instance.ready.wait())
-        done, _ = await asyncio.wait({self._task, ready}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {self._task, ready}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         if self._task in done:
             ready.cancel()
             self._task.result()  # raises what stopped the bot

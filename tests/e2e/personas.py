@@ -87,8 +87,15 @@ class Persona:
             relates = content.get("m.relates_to") or {}
             reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
             self.messages.append(
-                Seen(room_id, ev.event_id, ev.sender, content.get("body", ""),
-                     bool(getattr(ev, "decrypted", False)), reply_to, ev.source)
+                Seen(
+                    room_id,
+                    ev.event_id,
+                    ev.sender,
+                    content.get("body", ""),
+                    bool(getattr(ev, "decrypted", False)),
+                    reply_to,
+                    ev.source,
+                )
             )
         source = getattr(ev, "source", {}) or {}
         if source.get("type") == "m.room.member":
@@ -98,7 +105,12 @@ class Persona:
             )
 
     async def create_room(
-        self, *, invite: list[str], encrypted: bool = True, direct: bool = False, name: str | None = None
+        self,
+        *,
+        invite: list[str],
+        encrypted: bool = True,
+        direct: bool = False,
+        name: str | None = None,
     ) -> str:
         resp = await self.client.room_create(
             name=name,
@@ -112,7 +124,9 @@ class Persona:
 
     async def send(self, room_id: str, body: str) -> str:
         resp = await self.client.room_send(
-            room_id, "m.room.message", {"msgtype": "m.text", "body": body},
+            room_id,
+            "m.room.message",
+            {"msgtype": "m.text", "body": body},
             ignore_unverified_devices=True,
         )
         assert isinstance(resp, RoomSendResponse), resp
@@ -132,12 +146,16 @@ class Persona:
     def from_user(self, room_id: str, sender: str) -> list[Seen]:
         return [m for m in self.messages if m.room_id == room_id and m.sender == sender]
 
-    async def wait_for_member(self, room_id: str, user_id: str, membership: str, timeout: float = 30.0) -> dict[str, Any]:
+    async def wait_for_member(
+        self, room_id: str, user_id: str, membership: str, timeout: float = 30.0
+    ) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
             state = self.memberships.get((room_id, user_id))
             return state[1] if state and state[0] == membership else None
 
-        content: dict[str, Any] = await self.wait_for(check, timeout, f"{user_id} to {membership} {room_id}")
+        content: dict[str, Any] = await self.wait_for(
+            check, timeout, f"{user_id} to {membership} {room_id}"
+        )
         return content
 
     async def close(self) -> None:

@@ -16,7 +16,9 @@ HELP_DE = CAT.text("de", "help.header")
 HELP_EN = CAT.text("en", "help.header")
 
 
-async def test_worker_gets_encrypted_help_in_encrypted_room(bot: BotHarness, persona: PersonaFactory) -> None:
+async def test_worker_gets_encrypted_help_in_encrypted_room(
+    bot: BotHarness, persona: PersonaFactory
+) -> None:
     worker = await persona("worker")
     bot.workers = [worker.user_id]
     await bot.start()
@@ -40,7 +42,9 @@ async def test_worker_gets_encrypted_help_in_encrypted_room(bot: BotHarness, per
     assert worker.undecryptable == 0
 
 
-async def test_english_command_word_gets_english_answer(bot: BotHarness, persona: PersonaFactory) -> None:
+async def test_english_command_word_gets_english_answer(
+    bot: BotHarness, persona: PersonaFactory
+) -> None:
     worker = await persona("worker")
     bot.workers = [worker.user_id]
     await bot.start()
@@ -48,12 +52,15 @@ async def test_english_command_word_gets_english_answer(bot: BotHarness, persona
     await worker.wait_for_member(room, bot.user_id, "join")
     command = await worker.send(room, "!HELP")
     reply = await worker.wait_for(
-        lambda: [m for m in worker.from_user(room, bot.user_id) if m.in_reply_to == command], what="reply"
+        lambda: [m for m in worker.from_user(room, bot.user_id) if m.in_reply_to == command],
+        what="reply",
     )
     assert HELP_EN in reply[0].body
 
 
-async def test_group_invite_from_non_worker_is_rejected_politely(bot: BotHarness, persona: PersonaFactory) -> None:
+async def test_group_invite_from_non_worker_is_rejected_politely(
+    bot: BotHarness, persona: PersonaFactory
+) -> None:
     stranger = await persona("client")
     await bot.start()
     room = await stranger.create_room(invite=[bot.user_id], encrypted=True, name="Party")
@@ -61,7 +68,9 @@ async def test_group_invite_from_non_worker_is_rejected_politely(bot: BotHarness
     assert content.get("reason") == CAT.text("de", "invite.reject.group")
 
 
-async def test_client_direct_chat_is_accepted_and_bare_words_work(bot: BotHarness, persona: PersonaFactory) -> None:
+async def test_client_direct_chat_is_accepted_and_bare_words_work(
+    bot: BotHarness, persona: PersonaFactory
+) -> None:
     client = await persona("client")
     await bot.start()
     room = await client.create_room(invite=[bot.user_id], direct=True)
@@ -69,7 +78,8 @@ async def test_client_direct_chat_is_accepted_and_bare_words_work(bot: BotHarnes
     await client.wait_for(lambda: client.from_user(room, bot.user_id), what="greeting")
     command = await client.send(room, "Hilfe")
     reply = await client.wait_for(
-        lambda: [m for m in client.from_user(room, bot.user_id) if m.in_reply_to == command], what="reply"
+        lambda: [m for m in client.from_user(room, bot.user_id) if m.in_reply_to == command],
+        what="reply",
     )
     assert HELP_DE in reply[0].body
     assert reply[0].encrypted
@@ -77,18 +87,21 @@ async def test_client_direct_chat_is_accepted_and_bare_words_work(bot: BotHarnes
     # Choosing English is remembered for later answers.
     choose = await client.send(room, "sprache 2")
     await client.wait_for(
-        lambda: [m for m in client.from_user(room, bot.user_id) if m.in_reply_to == choose], what="language"
+        lambda: [m for m in client.from_user(room, bot.user_id) if m.in_reply_to == choose],
+        what="language",
     )
     again = await client.send(room, "hilfe")
     reply = await client.wait_for(
-        lambda: [m for m in client.from_user(room, bot.user_id) if m.in_reply_to == again], what="reply"
+        lambda: [m for m in client.from_user(room, bot.user_id) if m.in_reply_to == again],
+        what="reply",
     )
     assert HELP_EN in reply[0].body
 
     # Something that is no command gets a polite answer, not silence.
     chatter = await client.send(room, "Guten Morgen, ich habe eine Frage")
     reply = await client.wait_for(
-        lambda: [m for m in client.from_user(room, bot.user_id) if m.in_reply_to == chatter], what="reply"
+        lambda: [m for m in client.from_user(room, bot.user_id) if m.in_reply_to == chatter],
+        what="reply",
     )
     assert reply[0].body == CAT.text("en", "dispatch.not_understood")
 
@@ -103,7 +116,9 @@ def _set_sync_token(bot: BotHarness, token: str) -> None:
         db.execute("UPDATE kv SET value = ? WHERE key = 'sync_token'", (token,))
 
 
-async def test_first_start_does_not_replay_history(bot: BotHarness, persona: PersonaFactory, synapse) -> None:
+async def test_first_start_does_not_replay_history(
+    bot: BotHarness, persona: PersonaFactory, synapse
+) -> None:
     worker = await persona("worker")
     bot.workers = [worker.user_id]
     # The bot's account is already in a room with commands in its history (e.g. the data
@@ -117,7 +132,8 @@ async def test_first_start_does_not_replay_history(bot: BotHarness, persona: Per
     await bot.start()
     fresh = await worker.send(room, "!hilfe")
     await worker.wait_for(
-        lambda: [m for m in worker.from_user(room, bot.user_id) if m.in_reply_to == fresh], what="reply"
+        lambda: [m for m in worker.from_user(room, bot.user_id) if m.in_reply_to == fresh],
+        what="reply",
     )
     await worker.sync(timeout_ms=1500)
     replied_to = [m.in_reply_to for m in worker.from_user(room, bot.user_id)]
@@ -125,7 +141,9 @@ async def test_first_start_does_not_replay_history(bot: BotHarness, persona: Per
     assert replied_to.count(fresh) == 1
 
 
-async def test_restart_answers_backlog_exactly_once(bot: BotHarness, persona: PersonaFactory) -> None:
+async def test_restart_answers_backlog_exactly_once(
+    bot: BotHarness, persona: PersonaFactory
+) -> None:
     worker = await persona("worker")
     bot.workers = [worker.user_id]
     # A small timeline limit makes the 30-command backlog arrive as a "limited" sync,
