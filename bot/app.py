@@ -179,6 +179,8 @@ class Lotse:
             else:
                 await gateway.crypto_housekeeping()
             await self._cross_sign(gateway)
+            if self.settings.homeserver.admin_api:
+                await gateway.exempt_from_rate_limits()
             filter_id, digest = await gateway.upload_filter(
                 self.settings.sync_timeline_limit,
                 await ctx.state.get(FILTER_ID),

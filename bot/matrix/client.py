@@ -341,6 +341,27 @@ class MatrixGateway:
     def password(self) -> str | None:
         return self._password
 
+    async def exempt_from_rate_limits(self) -> bool:
+        """Ask Synapse's admin API to lift message rate limits for the bot (needs server admin).
+
+        Sweeps and busy rooms need more than the default 0.2 messages per second.
+        """
+        status, body = await self.raw(
+            "POST",
+            f"/_synapse/admin/v1/users/{quote(self.user_id)}/override_ratelimit",
+            {"messages_per_second": 0, "burst_count": 0},
+            what="rate-limit override",
+        )
+        if status != 200:
+            log.info(
+                "no rate-limit exemption (%s %s): the bot is not a server admin; "
+                "it will pace itself on 429s",
+                status,
+                body.get("errcode"),
+            )
+            return False
+        return True
+
     # -- sync ------------------------------------------------------------------------------
 
     async def upload_filter(

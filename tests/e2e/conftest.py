@@ -69,7 +69,8 @@ class BotHarness:
         )
         if self._task in done:
             ready.cancel()
-            self._task.result()  # raises what stopped the bot
+            task, self._task = self._task, None
+            task.result()  # raises what stopped the bot
         if ready not in done:
             raise AssertionError("bot did not become ready")
         return self.instance
