@@ -1,0 +1,67 @@
+"""The command line as an operator meets it: bad config is refused with clear lines."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _lotse(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOTSE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_bad_config_refuses_to_start_with_one_line_per_problem(tmp_path: Path) -> None:
+    cfg = tmp_path / "lotse.toml"
+    cfg.write_text(
+        '[homeserver]\nurl = "matrix.example.org"\n'
+        '[bot]\nuser_id = "lotse"\npassword = "hunter2-secret"\n'
+        '[roles]\nworkers = ["@anna:example.org", "bob"]\nadminz = []\n'
+    )
+    for command in ("check-config", "run"):
+        result = _lotse("-c", str(cfg), command, cwd=tmp_path)
+        assert result.returncode == 2, result
+        err = result.stderr
+        assert "homeserver.url" in err and "http(s) URL" in err
+        assert "bot.user_id" in err and "@name:server" in err
+        assert "roles.workers.1" in err
+        assert "roles.adminz: unknown key" in err
+        assert "hunter2-secret" not in err + result.stdout
+        assert "Traceback" not in err
+
+
+def test_good_config_is_reported(tmp_path: Path) -> None:
+    cfg = tmp_path / "lotse.toml"
+    cfg.write_text(
+        '[homeserver]\nurl = "https://matrix.example.org"\n'
+        '[bot]\nuser_id = "@lotse:example.org"\npassword = "x"\n'
+    )
+    result = _lotse("-c", str(cfg), "check-config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Configuration OK" in result.stdout
+
+
+def test_migrate_command_creates_schema(tmp_path: Path) -> None:
+    cfg = tmp_path / "lotse.toml"
+    cfg.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n[homeserver]\nurl = "https://m.example.org"\n'
+        '[bot]\nuser_id = "@lotse:example.org"\npassword = "x"\n'
+    )
+    first = _lotse("-c", str(cfg), "migrate", cwd=tmp_path)
+    assert first.returncode == 0 and "applied migrations: [1]" in first.stdout, first
+    again = _lotse("-c", str(cfg), "migrate", cwd=tmp_path)
+    assert "up to date" in again.stdout
