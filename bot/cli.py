@@ -121,6 +121,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.dir), args.port)
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.devserver.chat import chat
+
+    try:
+        return asyncio.run(chat(Path(args.dir), args.name))
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lotse", description="Lotse — Matrix bot for social work")
     parser.add_argument(
@@ -145,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", default=".lotse-demo", help="where the demo keeps its data")
     demo.add_argument("--port", type=int, default=8008, help="preferred homeserver port")
     demo.set_defaults(func=cmd_demo)
+    chat = sub.add_parser("chat", help="chat with the demo bot from the terminal as a demo person")
+    chat.add_argument("name", choices=["anna", "kim", "admin"])
+    chat.add_argument("--dir", default=".lotse-demo", help="the demo's folder")
+    chat.set_defaults(func=cmd_chat)
     return parser
 
 

@@ -104,7 +104,7 @@ def banner(server: SynapseServer, state: dict[str, Any], directory: Path) -> str
     pw = state["passwords"]
     sn = server.server_name
     rows = "\n".join(
-        f"    {role:<15} @{name}:{sn:<12} password: {pw[name]}"
+        f"    {role:<14} {f'@{name}:{sn}':<20} password: {pw[name]}"
         for name, (role, _) in PEOPLE.items()
     )
     return f"""
@@ -125,6 +125,9 @@ def banner(server: SynapseServer, state: dict[str, Any], directory: Path) -> str
   2. As anna: write "sprache" to see the language menu, "sprache 2" to switch.
   3. As admin: open the room "Lotse Admin" and write: !status
   4. As kim (a client): invite the bot into a group room: it politely declines.
+
+ No Matrix client at hand? In a second terminal, chat as a demo person:
+    .venv/bin/lotse chat anna      (or kim, admin)
 
  Ctrl-C stops the bot and the homeserver; running the command again
  reuses the same accounts, rooms and bot device.

@@ -167,6 +167,8 @@ class MatrixGateway:
             ),
         )
         self.online = True
+        # Sync and sends wait out any outage: giving up would lose an event or a reply.
+        self.persistent = RetryPolicy(base=self.retry.base, cap=self.retry.cap, max_attempts=None)
 
     # -- retries ---------------------------------------------------------------------------
 
@@ -386,13 +388,12 @@ class MatrixGateway:
         self, since: str | None, sync_filter: str | dict[str, Any], timeout_ms: int
     ) -> SyncResponse:
         """One sync, retried until it succeeds; then the E2EE housekeeping nio expects."""
-        forever = RetryPolicy(base=self.retry.base, cap=self.retry.cap, max_attempts=None)
         resp = await self.call(
             "sync",
             lambda: self.client.sync(
                 timeout=timeout_ms, sync_filter=sync_filter, since=since, full_state=since is None
             ),
-            forever,
+            self.persistent,
         )
         if not isinstance(resp, SyncResponse):
             if isinstance(resp, ErrorResponse) and resp.status_code == "M_UNKNOWN_TOKEN":
@@ -518,6 +519,7 @@ class MatrixGateway:
             lambda: self.client.room_send(
                 room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
             ),
+            self.persistent,
         )
         if isinstance(resp, RoomSendResponse):
             return EventID(resp.event_id)

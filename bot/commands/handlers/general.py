@@ -7,8 +7,9 @@ from bot.commands.types import Command, CommandError, Reply, Request
 from bot.context import BotContext
 
 
-def syntax(ctx: BotContext, cmd: Command, language: str) -> str:
-    parts = ["!" + cmd.name(language)]
+def syntax(ctx: BotContext, cmd: Command, language: str, *, direct: bool = False) -> str:
+    # In the 1:1 chat the "!" is optional; not showing it spares phone users a hard-to-find key.
+    parts = [("" if direct else "!") + cmd.name(language)]
     for arg in cmd.args:
         label = ctx.catalog.text(language, arg.label_key)
         parts.append(f"<{label}>" if arg.required else f"[{label}]")
@@ -18,16 +19,19 @@ def syntax(ctx: BotContext, cmd: Command, language: str) -> str:
 async def help_command(ctx: BotContext, req: Request) -> Reply:
     lang = req.language
     t = ctx.catalog.text
+    direct = req.room_kind == "direct"
     if req.args:
         found = req.table.lookup(req.args[0])
         if found is None or not found[0].allowed(req.roles, req.room_kind):
             raise CommandError("help.unknown_topic", word=req.args[0][:40])
         cmd = found[0]
-        return Reply(f"{syntax(ctx, cmd, lang)}\n{t(lang, f'cmd.{cmd.key}.help')}")
+        return Reply(f"{syntax(ctx, cmd, lang, direct=direct)}\n{t(lang, f'cmd.{cmd.key}.help')}")
     lines = [t(lang, "help.header")]
     for cmd in req.table.visible(req.roles, req.room_kind):
-        lines.append(f"• {syntax(ctx, cmd, lang)} — {t(lang, f'cmd.{cmd.key}.help')}")
-    if req.room_kind == "direct":
+        lines.append(
+            f"• {syntax(ctx, cmd, lang, direct=direct)} — {t(lang, f'cmd.{cmd.key}.help')}"
+        )
+    if direct:
         lines.append(t(lang, "help.footer.direct"))
     else:
         lines.append(t(lang, "help.footer"))
