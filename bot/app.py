@@ -114,12 +114,8 @@ class Lotse:
             room = await self._resolve(gateway, ref)
             if room is not None:
                 configured[room] = kind
-        worker_rooms = [
-            r for r in [await self._resolve(gateway, x) for x in s.roles.worker_rooms] if r
-        ]
-        admin_rooms = [
-            r for r in [await self._resolve(gateway, x) for x in s.roles.admin_rooms] if r
-        ]
+        worker_rooms = [r for r in [await self._resolve(gateway, x) for x in s.roles.worker_rooms] if r]
+        admin_rooms = [r for r in [await self._resolve(gateway, x) for x in s.roles.admin_rooms] if r]
         for room in worker_rooms + admin_rooms:
             configured.setdefault(room, "team")
         roles = RoleResolver(
@@ -191,15 +187,11 @@ class Lotse:
             await ctx.state.forget_handled_before(int(time.time() * 1000) - HANDLED_KEEP_MS)
 
             worker = asyncio.create_task(self._work(ctx, gateway), name="lotse-worker")
-            syncer = asyncio.create_task(
-                self._sync_loop(gateway, token, filter_id), name="lotse-sync"
-            )
+            syncer = asyncio.create_task(self._sync_loop(gateway, token, filter_id), name="lotse-sync")
             self.ready.set()
             log.info("Lotse is running as device %s", gateway.device_id)
             stopper = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait(
-                {stopper, syncer, worker}, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait({stopper, syncer, worker}, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()
             for task in done:
                 if task is not stopper and task.exception() is not None:
@@ -225,9 +217,7 @@ class Lotse:
             await self.queue.put(Batch(items, resp.next_batch))
             token = resp.next_batch
 
-    async def _collect(
-        self, gateway: MatrixGateway, resp: SyncResponse, since: str
-    ) -> list[Incoming]:
+    async def _collect(self, gateway: MatrixGateway, resp: SyncResponse, since: str) -> list[Incoming]:
         items: list[Incoming] = list(invites(resp, gateway.user_id))
         seen: set[str] = set()
         for room_id_str, info in resp.rooms.join.items():
@@ -255,9 +245,7 @@ class Lotse:
                     items.append(value)
         items.extend(self._retry_decryption(gateway))
         for room_id_str in resp.rooms.leave:
-            items.append(
-                IncomingMembership(RoomID(room_id_str), _NO_EVENT, gateway.user_id, "leave")
-            )
+            items.append(IncomingMembership(RoomID(room_id_str), _NO_EVENT, gateway.user_id, "leave"))
         return items
 
     def _retry_decryption(self, gateway: MatrixGateway) -> list[Incoming]:
@@ -313,9 +301,7 @@ class Lotse:
     async def _room_kind(self, ctx: BotContext, room_id: RoomID) -> str:
         return ctx.configured_rooms.get(room_id) or await ctx.state.room_kind(room_id) or "group"
 
-    async def _on_invite(
-        self, ctx: BotContext, gateway: MatrixGateway, invite: IncomingInvite
-    ) -> None:
+    async def _on_invite(self, ctx: BotContext, gateway: MatrixGateway, invite: IncomingInvite) -> None:
         decision = decide_invite(
             room_id=invite.room_id,
             inviter=invite.inviter,
@@ -350,9 +336,7 @@ class Lotse:
             invite.room_id, ctx.catalog.text(lang, key), txn_id_for(invite.room_id, "greeting")
         )
 
-    async def _on_message(
-        self, ctx: BotContext, gateway: MatrixGateway, msg: IncomingMessage
-    ) -> None:
+    async def _on_message(self, ctx: BotContext, gateway: MatrixGateway, msg: IncomingMessage) -> None:
         if msg.sender == gateway.user_id or msg.msgtype == "m.notice":
             return  # never answer ourselves or other bots' notices
         if await ctx.state.is_handled(msg.event_id):

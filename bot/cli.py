@@ -144,9 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check-config", help="validate the configuration and exit").set_defaults(
         func=cmd_check_config
     )
-    sub.add_parser("migrate", help="apply database migrations and exit").set_defaults(
-        func=cmd_migrate
-    )
+    sub.add_parser("migrate", help="apply database migrations and exit").set_defaults(func=cmd_migrate)
     reset = sub.add_parser("reset-cross-signing", help="replace the bot's cross-signing identity")
     reset.add_argument("--yes", action="store_true")
     reset.set_defaults(func=cmd_reset_cross_signing)

@@ -69,9 +69,7 @@ class HomeserverSettings(_Section):
     def _url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
-            raise ValueError(
-                f"{value!r} is not an http(s) URL (expected e.g. https://matrix.example.org)"
-            )
+            raise ValueError(f"{value!r} is not an http(s) URL (expected e.g. https://matrix.example.org)")
         return value
 
 
@@ -91,8 +89,7 @@ class BotSettings(_Section):
             object.__setattr__(self, "access_token", _read_secret_file(self.access_token_file))
         if self.password is None and self.access_token is None:
             raise ValueError(
-                "no credentials: set password (or password_file) or access_token "
-                "(or access_token_file)"
+                "no credentials: set password (or password_file) or access_token (or access_token_file)"
             )
         return self
 

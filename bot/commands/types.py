@@ -11,9 +11,7 @@ if TYPE_CHECKING:
     from bot.commands.registry import CommandTable
     from bot.context import BotContext
 
-ALL_ROOM_KINDS = frozenset(
-    {"direct", "group", "admin", "leadership", "team", "intake", "consultation"}
-)
+ALL_ROOM_KINDS = frozenset({"direct", "group", "admin", "leadership", "team", "intake", "consultation"})
 ALL_ROLES = frozenset(Role)
 
 

@@ -81,9 +81,7 @@ async def chat(directory: Path, name: str) -> int:
         room_file = home / "room"
         room_id = room_file.read_text().strip() if room_file.exists() else None
         if room_id is None or room_id not in client.rooms:
-            created = await client.room_create(
-                invite=[bot_id], is_direct=True, initial_state=[ENCRYPTION]
-            )
+            created = await client.room_create(invite=[bot_id], is_direct=True, initial_state=[ENCRYPTION])
             if not isinstance(created, RoomCreateResponse):
                 print(f"Could not open a chat with the bot: {created}", file=sys.stderr)
                 return 1

@@ -104,8 +104,7 @@ def banner(server: SynapseServer, state: dict[str, Any], directory: Path) -> str
     pw = state["passwords"]
     sn = server.server_name
     rows = "\n".join(
-        f"    {role:<14} {f'@{name}:{sn}':<20} password: {pw[name]}"
-        for name, (role, _) in PEOPLE.items()
+        f"    {role:<14} {f'@{name}:{sn}':<20} password: {pw[name]}" for name, (role, _) in PEOPLE.items()
     )
     return f"""
 ========================================================================

@@ -83,12 +83,8 @@ FIRST_SYNC_FILTER = sync_filter(1)
 class MatrixError(Exception):
     """A request failed for good (not retryable, or retries exhausted)."""
 
-    def __init__(
-        self, what: str, status: int | None = None, errcode: str | None = None, detail: str = ""
-    ):
-        super().__init__(
-            f"{what} failed: {errcode or status or 'transport error'} {detail}".strip()
-        )
+    def __init__(self, what: str, status: int | None = None, errcode: str | None = None, detail: str = ""):
+        super().__init__(f"{what} failed: {errcode or status or 'transport error'} {detail}".strip())
         self.status = status
         self.errcode = errcode
 
@@ -275,9 +271,7 @@ class MatrixGateway:
             UserID(data["user_id"]), data["device_id"], data["access_token"], data["homeserver"]
         )
         if session.user_id != self.user_id:
-            raise SessionLost(
-                f"{self.session_file} belongs to another account; move it away to log in anew"
-            )
+            raise SessionLost(f"{self.session_file} belongs to another account; move it away to log in anew")
         return session
 
     def _save_session(self, session: Session) -> None:
@@ -307,20 +301,14 @@ class MatrixGateway:
                     "the saved access token was rejected and no password is configured; "
                     "set a new access token (bot.access_token) or a password"
                 )
-            log.warning(
-                "saved access token rejected (%s); logging in again as a new device", status
-            )
+            log.warning("saved access token rejected (%s); logging in again as a new device", status)
             self.client.access_token = ""
         if self._configured_token is not None:
             self.client.access_token = self._configured_token
             status, who = await self.raw("GET", "/_matrix/client/v3/account/whoami", what="whoami")
             if status != 200 or not who.get("device_id"):
-                raise SessionLost(
-                    f"the configured access token was rejected ({status} {who.get('errcode')})"
-                )
-            session = Session(
-                self.user_id, who["device_id"], self._configured_token, self.homeserver
-            )
+                raise SessionLost(f"the configured access token was rejected ({status} {who.get('errcode')})")
+            session = Session(self.user_id, who["device_id"], self._configured_token, self.homeserver)
             self.client.restore_login(session.user_id, session.device_id, session.access_token)
         else:
             assert self._password is not None
@@ -356,8 +344,7 @@ class MatrixGateway:
         )
         if status != 200:
             log.info(
-                "no rate-limit exemption (%s %s): the bot is not a server admin; "
-                "it will pace itself on 429s",
+                "no rate-limit exemption (%s %s): the bot is not a server admin; it will pace itself on 429s",
                 status,
                 body.get("errcode"),
             )

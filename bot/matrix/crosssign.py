@@ -84,9 +84,7 @@ def verify_json(obj: dict[str, Any], user_id: str, public_key_b64: str) -> bool:
     if not sig:
         return False
     try:
-        Ed25519PublicKey.from_public_bytes(unb64(public_key_b64)).verify(
-            unb64(sig), signable_bytes(obj)
-        )
+        Ed25519PublicKey.from_public_bytes(unb64(public_key_b64)).verify(unb64(sig), signable_bytes(obj))
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -207,12 +205,7 @@ class CrossSigner:
 
         device = state.get("device_keys", {}).get(self.user_id, {}).get(self.device_id)
         if reset or server_master is None or done:
-            device = (
-                (await self.query())
-                .get("device_keys", {})
-                .get(self.user_id, {})
-                .get(self.device_id)
-            )
+            device = (await self.query()).get("device_keys", {}).get(self.user_id, {}).get(self.device_id)
         if device is None:
             raise CrossSigningError("the bot's device keys are not on the homeserver yet")
         if not verify_json(device, self.user_id, public_b64(keys.self_signing)):
@@ -244,9 +237,7 @@ class CrossSigner:
             }
             status, resp = await self.http.raw("POST", path, body, what="cross-signing upload")
         if status != 200:
-            raise CrossSigningError(
-                f"uploading cross-signing keys failed: {status} {resp.get('errcode')}"
-            )
+            raise CrossSigningError(f"uploading cross-signing keys failed: {status} {resp.get('errcode')}")
 
     async def _sign_device(self, keys: CrossSigningKeys, device: dict[str, Any]) -> None:
         signed = sign_json(device, self.user_id, keys.self_signing)
@@ -262,6 +253,4 @@ class CrossSigner:
         )
         failures = resp.get("failures") or {}
         if status != 200 or failures:
-            raise CrossSigningError(
-                f"signing the device failed: {status} {failures or resp.get('errcode')}"
-            )
+            raise CrossSigningError(f"signing the device failed: {status} {failures or resp.get('errcode')}")

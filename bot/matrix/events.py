@@ -71,9 +71,7 @@ Incoming = IncomingMessage | IncomingReaction | IncomingMembership | IncomingInv
 def convert(room_id: RoomID, event: Any) -> Incoming | None:
     """One timeline event → a value, or None for what the bot does not act on."""
     if isinstance(event, MegolmEvent):
-        return Undecryptable(
-            room_id, EventID(event.event_id), UserID(event.sender), event.session_id
-        )
+        return Undecryptable(room_id, EventID(event.event_id), UserID(event.sender), event.session_id)
     if isinstance(event, RoomMessage):
         source = event.source.get("content", {})
         body = source.get("body")
@@ -98,9 +96,7 @@ def convert(room_id: RoomID, event: Any) -> Incoming | None:
             event.key,
         )
     if isinstance(event, RoomMemberEvent):
-        return IncomingMembership(
-            room_id, EventID(event.event_id), UserID(event.state_key), event.membership
-        )
+        return IncomingMembership(room_id, EventID(event.event_id), UserID(event.state_key), event.membership)
     return None
 
 

@@ -69,15 +69,13 @@ class _Write:
     sql: str
     params: Params | Iterable[Params]
     many: bool
-    done: asyncio.Future[None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    fetch: bool = False
+    row: sqlite3.Row | None = None
+    done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class Database:
-    def __init__(
-        self, conn: aiosqlite.Connection, batch_size: int = 100, batch_window: float = 0.05
-    ):
+    def __init__(self, conn: aiosqlite.Connection, batch_size: int = 100, batch_window: float = 0.05):
         self.conn = conn
         self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
@@ -160,6 +158,12 @@ class Database:
         self._queue.put_nowait(item)
         return item.done
 
+    def write_returning(self, sql: str, params: Params = ()) -> asyncio.Future[sqlite3.Row | None]:
+        """A write whose first result row (``… RETURNING …``) the caller needs."""
+        item = _Write(sql, params, many=False, fetch=True)
+        self._queue.put_nowait(item)
+        return item.done
+
     def write_many(self, sql: str, rows: Iterable[Params]) -> asyncio.Future[None]:
         item = _Write(sql, list(rows), many=True)
         self._queue.put_nowait(item)
@@ -195,6 +199,9 @@ class Database:
             for item in batch:
                 if item.many:
                     await self.conn.executemany(item.sql, item.params)
+                elif item.fetch:
+                    async with self.conn.execute(item.sql, item.params) as cur:
+                        item.row = await cur.fetchone()
                 else:
                     await self.conn.execute(item.sql, item.params)
             await self.conn.execute("COMMIT")
@@ -212,7 +219,7 @@ class Database:
             return
         for item in batch:
             if not item.done.done():
-                item.done.set_result(None)
+                item.done.set_result(item.row)
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed."""

@@ -45,9 +45,7 @@ class StateStore:
         return self.db.write("DELETE FROM handled_event WHERE handled_at < ?", (cutoff_ms,))
 
     async def language(self, subject: str) -> str | None:
-        value = await self.db.fetchval(
-            "SELECT language FROM user_pref WHERE subject = ?", (subject,)
-        )
+        value = await self.db.fetchval("SELECT language FROM user_pref WHERE subject = ?", (subject,))
         return None if value is None else str(value)
 
     def set_language(self, subject: str, language: str) -> asyncio.Future[None]:

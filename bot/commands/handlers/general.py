@@ -28,9 +28,7 @@ async def help_command(ctx: BotContext, req: Request) -> Reply:
         return Reply(f"{syntax(ctx, cmd, lang, direct=direct)}\n{t(lang, f'cmd.{cmd.key}.help')}")
     lines = [t(lang, "help.header")]
     for cmd in req.table.visible(req.roles, req.room_kind):
-        lines.append(
-            f"• {syntax(ctx, cmd, lang, direct=direct)} — {t(lang, f'cmd.{cmd.key}.help')}"
-        )
+        lines.append(f"• {syntax(ctx, cmd, lang, direct=direct)} — {t(lang, f'cmd.{cmd.key}.help')}")
     if direct:
         lines.append(t(lang, "help.footer.direct"))
     else:
@@ -72,6 +70,4 @@ async def status_command(ctx: BotContext, req: Request) -> Reply:
     uptime_min = int((ctx.clock() - ctx.started_at) // 60)
     t = ctx.catalog.text
     hs = t(req.language, "status.online" if ctx.homeserver.online else "status.offline")
-    return Reply(
-        t(req.language, "status.text", version=__version__, uptime=str(uptime_min), homeserver=hs)
-    )
+    return Reply(t(req.language, "status.text", version=__version__, uptime=str(uptime_min), homeserver=hs))

@@ -1,0 +1,80 @@
+"""Reading a yes or a no from what a person types or taps, in their language.
+
+People answer on phones, in a hurry, in a language that may not be their first: ``ja``,
+``JA.``, `` Ja! ``, ``Yes 👍``, ``1``. The parser normalises Unicode (NFKC, case folding,
+accents and emoji variation selectors removed), trims punctuation, and accepts
+
+- the yes/no words of the **chosen** language (from the catalog key ``answer.yes`` /
+  ``answer.no``, comma-separated), never those of other languages: "ne" is no in Czech and
+  yes in Greek;
+- the numbers of the numbered menu (``1`` yes, ``2`` no);
+- ✅ 👍 ✔ for yes and ❌ 👎 ✖ for no, alone or next to a word that agrees.
+
+Anything else, or a mix that contradicts itself, is no answer: the bot asks again.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from collections.abc import Iterable
+
+
+class YesNo(enum.Enum):
+    YES = "yes"
+    NO = "no"
+
+
+YES_EMOJI = frozenset({"✅", "👍", "✔", "☑", "🆗"})
+NO_EMOJI = frozenset({"❌", "👎", "✖", "⛔", "🚫", "❎"})
+_MODIFIERS = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff]")
+_WORD_CHARS = re.compile(r"[^\w\s]", re.UNICODE)
+
+
+def normalize(text: str) -> str:
+    """Case-, accent-, width- and spacing-insensitive form of a short answer."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _MODIFIERS.sub("", text).casefold()
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = _WORD_CHARS.sub(" ", text)
+    return " ".join(text.split())
+
+
+def word_set(words: str | Iterable[str]) -> frozenset[str]:
+    items = words.split(",") if isinstance(words, str) else words
+    return frozenset(n for n in (normalize(w) for w in items) if n)
+
+
+def parse_yes_no(text: str, yes_words: frozenset[str], no_words: frozenset[str]) -> YesNo | None:
+    raw = _MODIFIERS.sub("", unicodedata.normalize("NFKC", text))
+    votes: set[YesNo] = set()
+    if any(e in raw for e in YES_EMOJI):
+        votes.add(YesNo.YES)
+    if any(e in raw for e in NO_EMOJI):
+        votes.add(YesNo.NO)
+    words = normalize(raw)
+    if words:
+        if words in ("1",) or words in yes_words:
+            votes.add(YesNo.YES)
+        elif words in ("2",) or words in no_words:
+            votes.add(YesNo.NO)
+        else:
+            return None  # words we do not recognise: do not guess
+    if len(votes) != 1:
+        return None
+    return votes.pop()
+
+
+def reaction_answer(key: str) -> YesNo | None:
+    key = _MODIFIERS.sub("", unicodedata.normalize("NFKC", key)).strip()
+    if key in YES_EMOJI:
+        return YesNo.YES
+    if key in NO_EMOJI:
+        return YesNo.NO
+    return None
+
+
+def matches_any(text: str, words: frozenset[str]) -> bool:
+    return normalize(text) in words

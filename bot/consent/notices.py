@@ -1,0 +1,127 @@
+"""Versioned texts an organisation owns: the consent notice and the workers' usage rules.
+
+One Markdown file per language in a folder (``policies/consent/de.md``, ``en.md``, …)::
+
+    +++
+    version = "2026-11"
+    effective = 2026-11-01
+    +++
+    The short, plain-language summary (shown first).
+    <!-- full -->
+    The full text (shown on request).
+
+Placeholders such as ``{organisation}`` are filled from the configuration. All languages of a
+text must carry the same version: a consent is to *the* notice, whatever language it was
+read in. A broken folder is refused with file, line and reason; the caller keeps the last
+good set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import string
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+FULL_MARKER = "<!-- full -->"
+_FENCE = "+++"
+
+
+class NoticeError(ValueError):
+    def __init__(self, path: Path, line: int, reason: str) -> None:
+        super().__init__(f"{path}:{line}: {reason}")
+        self.path = path
+        self.line = line
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Notice:
+    language: str
+    version: str
+    effective: dt.date
+    summary: str
+    full: str
+
+    def render(self, values: Mapping[str, str]) -> tuple[str, str]:
+        return _fill(self.summary, values), _fill(self.full, values)
+
+
+@dataclass(frozen=True)
+class NoticeSet:
+    version: str
+    by_language: Mapping[str, Notice]
+
+    def for_language(self, language: str, default: str) -> Notice:
+        return self.by_language.get(language) or self.by_language[default]
+
+
+class _Keep(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    return string.Formatter().vformat(text, (), _Keep(values))
+
+
+def parse_notice(path: Path, text: str) -> Notice:
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != _FENCE:
+        raise NoticeError(path, 1, f"must start with a '{_FENCE}' line opening the header")
+    try:
+        close = next(i for i in range(1, len(lines)) if lines[i].strip() == _FENCE)
+    except StopIteration:
+        raise NoticeError(path, 1, f"header is not closed by a second '{_FENCE}' line") from None
+    try:
+        header = tomllib.loads("\n".join(lines[1:close]))
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise NoticeError(path, 1 + (int(m.group(1)) if m else 1), f"header: {exc}") from None
+    version = header.get("version")
+    if not isinstance(version, str | int) or not str(version).strip():
+        raise NoticeError(path, 2, 'header needs version = "…"')
+    effective = header.get("effective")
+    if isinstance(effective, str):
+        try:
+            effective = dt.date.fromisoformat(effective)
+        except ValueError:
+            effective = None
+    if not isinstance(effective, dt.date):
+        raise NoticeError(path, 2, "header needs effective = YYYY-MM-DD")
+    body = lines[close + 1 :]
+    markers = [i for i, line in enumerate(body) if line.strip() == FULL_MARKER]
+    if len(markers) != 1:
+        raise NoticeError(path, close + 2, f"the text needs exactly one '{FULL_MARKER}' line")
+    summary = "\n".join(body[: markers[0]]).strip()
+    full = "\n".join(body[markers[0] + 1 :]).strip()
+    if not summary or not full:
+        raise NoticeError(path, close + 2, "summary and full text must both be non-empty")
+    for part, offset in ((summary, close + 2), (full, close + markers[0] + 3)):
+        try:
+            list(string.Formatter().parse(part))
+        except ValueError as exc:
+            raise NoticeError(path, offset, f"broken {{placeholder}}: {exc}") from None
+    return Notice(path.stem, str(version).strip(), effective, summary, full)
+
+
+def load_notices(directory: Path, required: tuple[str, ...]) -> NoticeSet:
+    if not directory.is_dir():
+        raise NoticeError(directory, 0, "folder does not exist")
+    notices = {}
+    for path in sorted(directory.glob("*.md")):
+        notices[path.stem] = parse_notice(path, path.read_text(encoding="utf-8"))
+    for language in required:
+        if language not in notices:
+            raise NoticeError(directory / f"{language}.md", 0, "missing (required language)")
+    versions = {n.version for n in notices.values()}
+    if len(versions) != 1:
+        detail = ", ".join(f"{n.language}={n.version}" for n in notices.values())
+        first = next(iter(notices.values()))
+        raise NoticeError(
+            directory / f"{first.language}.md", 2, f"languages disagree on the version ({detail})"
+        )
+    return NoticeSet(versions.pop(), notices)

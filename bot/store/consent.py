@@ -1,0 +1,336 @@
+"""Queries for consent, intakes, people's sealed IDs, event metadata, holds and erasures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.ids import EventID, RoomID
+from bot.store.db import Database
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class ConsentEntry:
+    seq: int
+    scope: str
+    purpose: str
+    notice_version: str
+    language: str
+    decision: str
+    method: str
+    by_other: bool
+    event_id: str | None
+    recorded_at: int
+
+
+@dataclass(frozen=True)
+class Intake:
+    intake_id: int
+    room_id: RoomID
+    subject: str
+    worker: str | None
+    state: str
+    minor: bool | None
+    prior_state: str | None
+    notify_room: RoomID | None
+    question_event: EventID | None
+    consultation_room: RoomID | None
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True)
+class EventMeta:
+    event_id: EventID
+    room_id: RoomID
+    sender: str
+    ts: int
+    type: str
+    media: tuple[str, ...]
+
+
+_INTAKE_FIELDS = {
+    "worker",
+    "state",
+    "minor",
+    "prior_state",
+    "notify_room",
+    "question_event",
+    "consultation_room",
+}
+
+
+def _intake(row: sqlite3.Row | None) -> Intake | None:
+    if row is None:
+        return None
+    return Intake(
+        row["intake_id"],
+        RoomID(row["room_id"]),
+        row["subject"],
+        row["worker"],
+        row["state"],
+        None if row["minor"] is None else bool(row["minor"]),
+        row["prior_state"],
+        row["notify_room"],
+        row["question_event"],
+        row["consultation_room"],
+        row["created_at"],
+        row["updated_at"],
+    )
+
+
+class ConsentStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- people --------------------------------------------------------------------------
+
+    def put_person(self, subject: str, sealed: bytes) -> asyncio.Future[None]:
+        return self.db.write(
+            "INSERT INTO person (subject, sealed_id, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (subject) DO NOTHING",
+            (subject, sealed, now_ms()),
+        )
+
+    async def sealed_id(self, subject: str) -> bytes | None:
+        value = await self.db.fetchval("SELECT sealed_id FROM person WHERE subject = ?", (subject,))
+        return None if value is None else bytes(value)
+
+    # -- consent log ---------------------------------------------------------------------
+
+    def append(
+        self,
+        *,
+        subject: str,
+        scope: str,
+        purpose: str,
+        notice_version: str,
+        language: str,
+        decision: str,
+        method: str,
+        actor: str | None = None,
+        event_id: str | None = None,
+    ) -> asyncio.Future[None]:
+        return self.db.write(
+            "INSERT INTO consent_log (subject, scope, purpose, notice_version, language, decision,"
+            " method, actor, event_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                subject,
+                scope,
+                purpose,
+                notice_version,
+                language,
+                decision,
+                method,
+                actor,
+                event_id,
+                now_ms(),
+            ),
+        )
+
+    async def history(self, subject: str, scope: str | None = None) -> list[ConsentEntry]:
+        sql = (
+            "SELECT seq, scope, purpose, notice_version, language, decision, method, actor, event_id,"
+            " recorded_at FROM consent_log WHERE subject = ?"
+        )
+        params: list[object] = [subject]
+        if scope is not None:
+            sql += " AND scope = ?"
+            params.append(scope)
+        rows = await self.db.fetchall(sql + " ORDER BY seq", params)
+        return [
+            ConsentEntry(
+                r["seq"],
+                r["scope"],
+                r["purpose"],
+                r["notice_version"],
+                r["language"],
+                r["decision"],
+                r["method"],
+                r["actor"] is not None,
+                r["event_id"],
+                r["recorded_at"],
+            )
+            for r in rows
+        ]
+
+    async def latest(self, subject: str, scope: str) -> ConsentEntry | None:
+        entries = await self.history(subject, scope)
+        return entries[-1] if entries else None
+
+    # -- intakes -------------------------------------------------------------------------
+
+    async def create_intake(
+        self,
+        room_id: RoomID,
+        subject: str,
+        *,
+        worker: str | None,
+        notify_room: RoomID | None,
+        state: str,
+    ) -> Intake:
+        ts = now_ms()
+        await self.db.write(
+            "INSERT INTO intake (room_id, subject, worker, state, notify_room, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (room_id) DO NOTHING",
+            (room_id, subject, worker, state, notify_room, ts, ts),
+        )
+        intake = await self.intake_by_room(room_id)
+        assert intake is not None
+        return intake
+
+    async def intake_by_room(self, room_id: RoomID) -> Intake | None:
+        return _intake(await self.db.fetchone("SELECT * FROM intake WHERE room_id = ?", (room_id,)))
+
+    async def intake_by_id(self, intake_id: int) -> Intake | None:
+        return _intake(await self.db.fetchone("SELECT * FROM intake WHERE intake_id = ?", (intake_id,)))
+
+    async def intake_by_consultation(self, room_id: RoomID) -> Intake | None:
+        row = await self.db.fetchone("SELECT * FROM intake WHERE consultation_room = ?", (room_id,))
+        return _intake(row)
+
+    async def intakes_of(self, subject: str) -> list[Intake]:
+        rows = await self.db.fetchall("SELECT * FROM intake WHERE subject = ? ORDER BY intake_id", (subject,))
+        return [i for i in (_intake(r) for r in rows) if i is not None]
+
+    def update_intake(self, intake_id: int, **fields: object) -> asyncio.Future[None]:
+        unknown = set(fields) - _INTAKE_FIELDS
+        if unknown:
+            raise ValueError(f"not intake fields: {unknown}")
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        values = [int(v) if isinstance(v, bool) else v for v in fields.values()]
+        return self.db.write(
+            f"UPDATE intake SET {assignments}, updated_at = ? WHERE intake_id = ?",  # noqa: S608 - names checked above
+            (*values, now_ms(), intake_id),
+        )
+
+    # -- event metadata ------------------------------------------------------------------
+
+    def record_events(self, rows: Iterable[EventMeta]) -> asyncio.Future[None]:
+        return self.db.write_many(
+            "INSERT OR IGNORE INTO event_meta (event_id, room_id, sender, ts, type, media)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.event_id,
+                    r.room_id,
+                    r.sender,
+                    r.ts,
+                    r.type,
+                    json.dumps(list(r.media)) if r.media else None,
+                )
+                for r in rows
+            ],
+        )
+
+    async def events_of(self, subject: str, rooms: Sequence[RoomID] | None = None) -> list[EventMeta]:
+        sql = "SELECT * FROM event_meta WHERE sender = ? AND redacted_at IS NULL"
+        params: list[object] = [subject]
+        if rooms is not None:
+            sql += f" AND room_id IN ({', '.join('?' for _ in rooms)})"
+            params.extend(rooms)
+        rows = await self.db.fetchall(sql + " ORDER BY ts", params)
+        return [
+            EventMeta(
+                EventID(r["event_id"]),
+                RoomID(r["room_id"]),
+                r["sender"],
+                r["ts"],
+                r["type"],
+                tuple(json.loads(r["media"])) if r["media"] else (),
+            )
+            for r in rows
+        ]
+
+    async def message_stats(self, subject: str) -> list[sqlite3.Row]:
+        return await self.db.fetchall(
+            "SELECT room_id, COUNT(*) AS n, MIN(ts) AS first_ts, MAX(ts) AS last_ts,"
+            " SUM(redacted_at IS NOT NULL) AS redacted FROM event_meta WHERE sender = ?"
+            " GROUP BY room_id ORDER BY room_id",
+            (subject,),
+        )
+
+    def mark_redacted(self, event_ids: Iterable[EventID]) -> asyncio.Future[None]:
+        ts = now_ms()
+        return self.db.write_many(
+            "UPDATE event_meta SET redacted_at = ? WHERE event_id = ?", [(ts, e) for e in event_ids]
+        )
+
+    # -- legal holds ---------------------------------------------------------------------
+
+    def set_hold(self, room_id: RoomID, until_ms: int, set_by: str) -> asyncio.Future[None]:
+        return self.db.write(
+            "INSERT INTO legal_hold (room_id, until_ms, set_by, set_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (room_id) DO UPDATE SET until_ms = excluded.until_ms,"
+            " set_by = excluded.set_by, set_at = excluded.set_at",
+            (room_id, until_ms, set_by, now_ms()),
+        )
+
+    def lift_hold(self, room_id: RoomID) -> asyncio.Future[None]:
+        return self.db.write("DELETE FROM legal_hold WHERE room_id = ?", (room_id,))
+
+    async def hold_until(self, room_id: RoomID, at_ms: int) -> int | None:
+        value = await self.db.fetchval(
+            "SELECT until_ms FROM legal_hold WHERE room_id = ? AND until_ms > ?", (room_id, at_ms)
+        )
+        return None if value is None else int(value)
+
+    # -- erasure -------------------------------------------------------------------------
+
+    async def write_receipt(
+        self,
+        subject: str,
+        *,
+        requested_at: int,
+        redacted: int,
+        media_deleted: int,
+        held_rooms: int,
+        held_until: int | None,
+        failures: int,
+    ) -> int:
+        row = await self.db.write_returning(
+            "INSERT INTO erasure_receipt (subject, requested_at, completed_at, redacted, media_deleted,"
+            " held_rooms, held_until, failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+            (
+                subject,
+                requested_at,
+                now_ms(),
+                redacted,
+                media_deleted,
+                held_rooms,
+                held_until,
+                failures,
+            ),
+        )
+        assert row is not None
+        return int(row[0])
+
+    async def receipts(self, subject: str) -> list[sqlite3.Row]:
+        return await self.db.fetchall("SELECT * FROM erasure_receipt WHERE subject = ?", (subject,))
+
+    async def erase_subject(self, subject: str, *, keep_rooms: Sequence[RoomID]) -> None:
+        """Remove what Lotse stores about a person, except metadata in held rooms."""
+        placeholders = ", ".join("?" for _ in keep_rooms) or "''"
+        statements: list[tuple[str, Sequence[object]]] = [
+            ("DELETE FROM consent_log WHERE subject = ?", (subject,)),
+            (
+                f"DELETE FROM event_meta WHERE sender = ? AND room_id NOT IN ({placeholders})",  # noqa: S608
+                (subject, *keep_rooms),
+            ),
+            ("DELETE FROM user_pref WHERE subject = ?", (subject,)),
+        ]
+        if not keep_rooms:
+            statements += [
+                ("DELETE FROM intake WHERE subject = ?", (subject,)),
+                ("DELETE FROM person WHERE subject = ?", (subject,)),
+            ]
+        futures = [self.db.write(sql, params) for sql, params in statements]
+        await asyncio.gather(*futures)
