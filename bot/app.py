@@ -21,13 +21,17 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nio import MegolmEvent, SyncResponse
 
-from bot.commands.dispatch import handle_message
+from bot.commands.dispatch import handle_message, is_command
 from bot.commands.registry import COMMANDS, CommandTable
+from bot.commands.types import Reply
 from bot.config import Settings
+from bot.consent import runtime
+from bot.consent.notices import NoticeError, NoticeHolder
 from bot.context import BotContext
 from bot.i18n import Catalog
 from bot.ids import EventID, RoomAlias, RoomID, UserID, parse_room_id
@@ -46,6 +50,8 @@ from bot.matrix.events import (
 )
 from bot.pseudonym import Pseudonymizer, load_or_create_key
 from bot.roles import RoleResolver
+from bot.sealing import Sealer, load_or_create_seal_key
+from bot.store.consent import ConsentStore, EventMeta
 from bot.store.db import Database
 from bot.store.state import StateStore
 
@@ -131,11 +137,21 @@ class Lotse:
             state=StateStore(db),
             pseudonyms=pseudonyms,
             roles=roles,
-            homeserver=gateway,
+            matrix=gateway,
+            consent=ConsentStore(db),
+            sealer=Sealer(load_or_create_seal_key(self.data_dir / "keys" / "seal.key")),
+            consent_notices=self._texts(s.policies_dir / "consent"),
+            worker_rules=self._texts(s.policies_dir / "worker-rules"),
             configured_rooms=configured,
         )
         self.ctx = ctx
         return ctx, gateway, db
+
+    def _texts(self, directory: Path) -> NoticeHolder:
+        holder = NoticeHolder(directory, ("de", "en"))
+        if holder.reload() is not None:
+            raise NoticeError(holder.error.path, holder.error.line, holder.error.reason)  # type: ignore[union-attr]
+        return holder
 
     @staticmethod
     async def _resolve(gateway: MatrixGateway, ref: str) -> RoomID | None:
@@ -288,15 +304,36 @@ class Lotse:
     async def _handle(self, ctx: BotContext, gateway: MatrixGateway, item: Incoming) -> None:
         if isinstance(item, IncomingInvite):
             await self._on_invite(ctx, gateway, item)
-        elif isinstance(item, IncomingMessage):
+            return
+        if isinstance(item, IncomingMessage | IncomingReaction):
+            await self._record(ctx, item)
+        if (
+            not isinstance(item, Undecryptable)
+            and item.event_id != _NO_EVENT
+            and await ctx.state.is_handled(item.event_id)
+        ):
+            return
+        if isinstance(item, IncomingMessage):
             await self._on_message(ctx, gateway, item)
-        elif isinstance(item, IncomingMembership):
-            if item.room_id in ctx.roles.roster_rooms:
-                ctx.roles.invalidate(item.room_id)
-            if item.user_id == gateway.user_id and item.membership in ("leave", "ban"):
-                await ctx.state.forget_room(item.room_id)
         elif isinstance(item, IncomingReaction):
-            pass  # consent by reaction arrives with the consent flow
+            await self._on_reaction(ctx, gateway, item)
+        elif isinstance(item, IncomingMembership):
+            await self._on_membership(ctx, gateway, item)
+
+    async def _record(self, ctx: BotContext, item: IncomingMessage | IncomingReaction) -> None:
+        """Metadata of every event, never its body: what retention and erasure work from."""
+        await ctx.consent.record_events(
+            [
+                EventMeta(
+                    item.event_id,
+                    item.room_id,
+                    ctx.subject(item.sender),
+                    item.timestamp_ms,
+                    "m.room.message" if isinstance(item, IncomingMessage) else "m.reaction",
+                    item.media if isinstance(item, IncomingMessage) else (),
+                )
+            ]
+        )
 
     async def _room_kind(self, ctx: BotContext, room_id: RoomID) -> str:
         return ctx.configured_rooms.get(room_id) or await ctx.state.room_kind(room_id) or "group"
@@ -331,6 +368,13 @@ class Lotse:
             invite.room_id,
             ctx.log_tag(invite.inviter),
         )
+        if decision.room_kind == "intake":
+            if await ctx.consent.intake_by_room(invite.room_id) is None:
+                await gateway.wait_for_room(invite.room_id)
+                await runtime.start_intake(
+                    ctx, invite.room_id, invite.inviter, worker=None, notify_room=None, client_present=True
+                )
+            return
         key = "greeting.direct" if decision.room_kind == "direct" else "greeting.group"
         await gateway.send_text(
             invite.room_id, ctx.catalog.text(lang, key), txn_id_for(invite.room_id, "greeting")
@@ -339,10 +383,17 @@ class Lotse:
     async def _on_message(self, ctx: BotContext, gateway: MatrixGateway, msg: IncomingMessage) -> None:
         if msg.sender == gateway.user_id or msg.msgtype == "m.notice":
             return  # never answer ourselves or other bots' notices
-        if await ctx.state.is_handled(msg.event_id):
-            return
         kind = await self._room_kind(ctx, msg.room_id)
         try:
+            if kind == "intake" and await self._intake_text(ctx, msg):
+                await ctx.state.mark_handled(msg.event_id)
+                return
+            if kind == "consultation":
+                intake = await ctx.consent.intake_by_consultation(msg.room_id)
+                if intake is not None and intake.subject == ctx.subject(msg.sender):
+                    await runtime.remind_outdated_consent(ctx, intake, msg.event_id)
+                await ctx.state.mark_handled(msg.event_id)
+                return
             reply = await handle_message(
                 ctx,
                 self.table,
@@ -350,16 +401,59 @@ class Lotse:
                 room_id=msg.room_id,
                 room_kind=kind,
                 body=msg.body,
+                event_id=msg.event_id,
             )
         except Exception:
-            log.exception("command in %s failed", msg.room_id)
+            log.exception("message in %s failed", msg.room_id)
             lang = await ctx.language_of(msg.sender) or ctx.catalog.default_language
-            reply_text: str | None = ctx.catalog.text(lang, "error.internal")
-        else:
-            reply_text = reply.text if reply is not None else None
-        if reply_text is None:
-            return
-        await gateway.send_text(
-            msg.room_id, reply_text, txn_id_for(msg.event_id, "reply"), reply_to=msg.event_id
-        )
+            reply = Reply(ctx.catalog.text(lang, "error.internal"))
+        if reply is not None:
+            await gateway.send_text(
+                msg.room_id, reply.text, txn_id_for(msg.event_id, "reply"), reply_to=msg.event_id
+            )
         await ctx.state.mark_handled(msg.event_id)
+
+    async def _intake_text(self, ctx: BotContext, msg: IncomingMessage) -> bool:
+        """Route a client's text in their intake room to the consent flow; False for commands."""
+        intake = await ctx.consent.intake_by_room(msg.room_id)
+        if intake is None:
+            # An intake room without an intake (after an erasure): a new intake starts.
+            await runtime.start_intake(
+                ctx, msg.room_id, msg.sender, worker=None, notify_room=None, client_present=True
+            )
+            return True
+        if intake.subject != ctx.subject(msg.sender):
+            return True  # only the client talks to the flow here
+        if is_command(self.table, msg.body, "intake"):
+            return False
+        await runtime.on_text(ctx, intake, msg.body, msg.event_id)
+        return True
+
+    async def _on_reaction(self, ctx: BotContext, gateway: MatrixGateway, item: IncomingReaction) -> None:
+        if item.sender == gateway.user_id:
+            return
+        intake = await ctx.consent.intake_by_room(item.room_id)
+        if intake is not None and intake.subject == ctx.subject(item.sender):
+            await runtime.on_reaction(ctx, intake, item.key, item.relates_to, item.event_id)
+        await ctx.state.mark_handled(item.event_id)
+
+    async def _on_membership(self, ctx: BotContext, gateway: MatrixGateway, item: IncomingMembership) -> None:
+        if item.room_id in ctx.roles.roster_rooms:
+            ctx.roles.invalidate(item.room_id)
+        if item.user_id == gateway.user_id:
+            if item.membership in ("leave", "ban"):
+                await ctx.state.forget_room(item.room_id)
+            return
+        if item.membership != "join":
+            return
+        kind = await self._room_kind(ctx, item.room_id)
+        subject = ctx.subject(item.user_id)
+        if kind == "intake":
+            intake = await ctx.consent.intake_by_room(item.room_id)
+            if intake is not None and intake.subject == subject:
+                await runtime.client_joined(ctx, intake, item.event_id)
+        elif kind == "consultation":
+            intake = await ctx.consent.intake_by_consultation(item.room_id)
+            if intake is not None and intake.subject == subject:
+                await runtime.welcome_in_consultation(ctx, intake, item.event_id)
+        await ctx.state.mark_handled(item.event_id)

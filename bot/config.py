@@ -121,6 +121,51 @@ class RoleSettings(_Section):
     admin_rooms: list[RoomRefField] = Field(default_factory=list)
 
 
+LocalizedText = str | dict[str, str]
+
+
+def localized(value: LocalizedText, language: str, default: str) -> str:
+    """A config text that may be given once or per language (``{de = "…", en = "…"}``)."""
+    if isinstance(value, str):
+        return value
+    return value.get(language) or value.get(default) or next(iter(value.values()), "")
+
+
+class OrganisationSettings(_Section):
+    """Facts the consent notice names (placeholders in policies/consent/*.md)."""
+
+    name: str = "Beratungsstelle"
+    controller: LocalizedText = "(bitte in der Konfiguration eintragen: [organisation] controller)"
+    dpo_contact: LocalizedText = "(bitte eintragen: [organisation] dpo_contact)"
+    purposes: LocalizedText = {
+        "de": "Beratung und Unterstützung, die du bei uns suchst, und die Organisation dieser Beratung.",
+        "en": "The counselling and support you seek from us, and organising that counselling.",
+    }
+    recipients: LocalizedText = {
+        "de": "Die Fachkraft, die dich berät, und bei Vertretung ihre Kolleg·innen. Niemand sonst.",
+        "en": "The social worker who counsels you and, when they are away, their colleagues. No one else.",
+    }
+    other_channels: LocalizedText = {
+        "de": "Telefon oder persönlich in der Beratungsstelle.",
+        "en": "By phone or in person at our office.",
+    }
+
+
+class ConsentSettings(_Section):
+    # Clients younger than this need a guardian's consent on file (Art. 8 GDPR); 0 = never ask.
+    minimum_age: int = Field(default=16, ge=0, le=18)
+    # Until retention policies name it, the period the notice states for consultation rooms.
+    retention_days: int = Field(default=180, ge=1)
+
+
+def default_policies_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_data" / "policies", here.parent / "policies"):
+        if candidate.is_dir():
+            return candidate
+    return Path("policies")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LOTSE_",
@@ -131,10 +176,16 @@ class Settings(BaseSettings):
 
     homeserver: HomeserverSettings
     bot: BotSettings
+    # LOTSE_CONFIG names the config file; declared so that a .env may set it too.
+    config: Path | None = None
     data_dir: Path = Path("data")
     default_language: str = "de"
     rooms: RoomSettings = Field(default_factory=RoomSettings)
     roles: RoleSettings = Field(default_factory=RoleSettings)
+    organisation: OrganisationSettings = Field(default_factory=OrganisationSettings)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    # Consent notices, workers' rules and retention policies (see policies/README.md).
+    policies_dir: Path = Field(default_factory=default_policies_dir)
     pseudonym_key_file: Path | None = None
     # Events per room in one sync; larger gaps are back-filled. Rarely worth changing.
     sync_timeline_limit: int = Field(default=50, ge=1, le=1000)

@@ -5,19 +5,62 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.config import Settings
+from bot.consent.notices import NoticeHolder
 from bot.i18n import Catalog
-from bot.ids import RoomID, UserID
+from bot.ids import EventID, RoomID, UserID
 from bot.pseudonym import Pseudonymizer
 from bot.roles import RoleResolver
+from bot.sealing import Sealer
+from bot.store.consent import ConsentStore
 from bot.store.state import StateStore
 
 
-class HomeserverStatus(Protocol):
+class MatrixPort(Protocol):
+    """What handlers may ask of the homeserver. The gateway implements it; tests may fake it."""
+
     @property
     def online(self) -> bool: ...
+
+    @property
+    def user_id(self) -> UserID: ...
+
+    async def send_text(
+        self,
+        room_id: RoomID,
+        body: str,
+        txn_id: str,
+        *,
+        reply_to: EventID | None = None,
+        html: str | None = None,
+        notice: bool = True,
+    ) -> EventID | None: ...
+
+    async def send_file(
+        self, room_id: RoomID, data: bytes, filename: str, mimetype: str, txn_id: str
+    ) -> EventID | None: ...
+
+    async def create_room(
+        self,
+        *,
+        name: str | None,
+        invite: list[UserID],
+        is_direct: bool,
+        moderators: Any = (),
+        locked_down: bool = True,
+    ) -> RoomID | None: ...
+
+    async def invite(self, room_id: RoomID, user_id: UserID) -> bool: ...
+
+    async def user_exists(self, user_id: UserID) -> bool: ...
+
+    async def change_power_levels(self, room_id: RoomID, changes: dict[str, Any]) -> bool: ...
+
+    async def redact(self, room_id: RoomID, event_id: EventID, reason: str) -> bool: ...
+
+    async def delete_media(self, mxc: str) -> bool: ...
 
 
 @dataclass
@@ -27,11 +70,24 @@ class BotContext:
     state: StateStore
     pseudonyms: Pseudonymizer
     roles: RoleResolver
-    homeserver: HomeserverStatus
+    matrix: MatrixPort
+    consent: ConsentStore
+    sealer: Sealer
+    consent_notices: NoticeHolder
+    worker_rules: NoticeHolder
     # room ID → kind for rooms the configuration names (admin, leadership, team).
     configured_rooms: dict[RoomID, str] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
     started_at: float = field(default_factory=time.time)
+
+    def room_of_kind(self, kind: str) -> RoomID | None:
+        return next((room for room, k in self.configured_rooms.items() if k == kind), None)
+
+    def team_room(self) -> RoomID | None:
+        return self.room_of_kind("team")
+
+    def admin_room(self) -> RoomID | None:
+        return self.room_of_kind("admin")
 
     def subject(self, user: UserID) -> str:
         """The pseudonym under which the store keeps a person's data."""
@@ -43,3 +99,13 @@ class BotContext:
 
     async def language_of(self, user: UserID) -> str | None:
         return await self.state.language(self.subject(user))
+
+    async def remember_person(self, user: UserID) -> str:
+        """Keep a person's ID sealed so the bot can contact them again; return the pseudonym."""
+        subject = self.subject(user)
+        await self.consent.put_person(subject, self.sealer.seal(user, subject))
+        return subject
+
+    async def person(self, subject: str) -> UserID | None:
+        sealed = await self.consent.sealed_id(subject)
+        return None if sealed is None else UserID(self.sealer.open(sealed, subject))

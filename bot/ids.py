@@ -26,14 +26,14 @@ _EVENT_RE = re.compile(r"^\$[^\s]+$")
 
 def parse_user_id(value: str) -> UserID:
     value = value.strip()
-    if not _USER_RE.match(value):
+    if not _USER_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a Matrix user ID (expected @name:server)")
     return UserID(value)
 
 
 def parse_room_id(value: str) -> RoomID:
     value = value.strip()
-    if not (_ROOM_RE.match(value) or _ROOM_V12_RE.match(value)):
+    if not (_ROOM_RE.fullmatch(value) or _ROOM_V12_RE.fullmatch(value)):
         raise ValueError(f"{value!r} is not a Matrix room ID (expected !opaque:server)")
     return RoomID(value)
 
@@ -41,7 +41,7 @@ def parse_room_id(value: str) -> RoomID:
 def parse_room_ref(value: str) -> RoomID | RoomAlias:
     """A room given in config: either its ID or an alias that is resolved at start-up."""
     value = value.strip()
-    if _ALIAS_RE.match(value):
+    if _ALIAS_RE.fullmatch(value):
         return RoomAlias(value)
     try:
         return parse_room_id(value)
@@ -52,7 +52,8 @@ def parse_room_ref(value: str) -> RoomID | RoomAlias:
 
 
 def parse_event_id(value: str) -> EventID:
-    if not _EVENT_RE.match(value):
+    value = value.strip()
+    if not _EVENT_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a Matrix event ID (expected $opaque)")
     return EventID(value)
 

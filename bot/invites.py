@@ -43,5 +43,6 @@ def decide_invite(
     if inviter_roles & {Role.WORKER, Role.ADMIN}:
         return InviteDecision(True, "direct" if is_direct else "group")
     if is_direct:
-        return InviteDecision(True, "direct")
+        # A client writing to the bot: this 1:1 room is their intake.
+        return InviteDecision(True, "intake")
     return InviteDecision(False, reason_key="invite.reject.group")

@@ -11,14 +11,16 @@ import logging
 from dataclasses import dataclass
 
 from bot.commands.registry import CommandTable
-from bot.commands.types import CommandError, Reply, Request
+from bot.commands.types import NO_EVENT, CommandError, Reply, Request
 from bot.context import BotContext
-from bot.ids import RoomID, UserID
+from bot.ids import EventID, RoomID, UserID
 from bot.roles import Role
 
 log = logging.getLogger(__name__)
 
 MAX_ARGS = 20
+# Rooms where the bot is the only other member: commands work without "!".
+ONE_TO_ONE = frozenset({"direct", "intake"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,12 @@ def parse(body: str, *, direct: bool) -> Parsed | None:
     return Parsed(parts[0], tuple(parts[1 : 1 + MAX_ARGS]), explicit)
 
 
+def is_command(table: CommandTable, body: str, room_kind: str) -> bool:
+    """Whether a message names a command (used to route 1:1 intake text to the consent flow)."""
+    parsed = parse(body, direct=room_kind in ONE_TO_ONE)
+    return parsed is not None and (parsed.explicit or table.lookup(parsed.word) is not None)
+
+
 async def handle_message(
     ctx: BotContext,
     table: CommandTable,
@@ -54,9 +62,11 @@ async def handle_message(
     room_id: RoomID,
     room_kind: str,
     body: str,
+    event_id: EventID = NO_EVENT,
 ) -> Reply | None:
-    """The reply to one message, or None when the message is not meant for the bot."""
-    direct = room_kind == "direct"
+    """The reply to one message, or None when the message is not meant for the bot
+    (or the handler answered by itself)."""
+    direct = room_kind in ONE_TO_ONE
     parsed = parse(body, direct=direct)
     stored_lang = await ctx.language_of(sender)
     if parsed is None:
@@ -79,7 +89,12 @@ async def handle_message(
         if cmd.roles & roles:
             return Reply(ctx.catalog.text(lang, "dispatch.wrong_room", command=cmd.name(lang)))
         return Reply(ctx.catalog.text(lang, "dispatch.forbidden", command=cmd.name(lang)))
-    request = Request(sender, room_id, room_kind, roles, lang, parsed.args, table)
+    if cmd.requires_rules and Role.WORKER in roles:
+        from bot.commands.handlers.consent import rules_acknowledged, rules_prompt
+
+        if not await rules_acknowledged(ctx, sender):
+            return await rules_prompt(ctx, lang)
+    request = Request(sender, room_id, room_kind, roles, lang, parsed.args, table, event_id)
     log.info(
         "command %s from %s (%s) in %s room",
         cmd.key,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from bot.commands.handlers import general
+from bot.commands.handlers import consent, general
 from bot.commands.types import ALL_ROLES, ALL_ROOM_KINDS, Arg, Command
 from bot.roles import Role
 
@@ -27,7 +27,8 @@ class CommandTable:
         self.commands = tuple(commands)
         self._by_word: dict[str, tuple[Command, str]] = {}
         for cmd in self.commands:
-            for lang, name in cmd.names.items():
+            words = [*cmd.names.items(), *((next(iter(cmd.names)), a) for a in cmd.aliases)]
+            for lang, name in words:
                 word = normalize_word(name)
                 existing = self._by_word.get(word)
                 if existing is not None and existing[0] is not cmd:
@@ -46,6 +47,10 @@ class CommandTable:
         return [c for c in self.commands if c.allowed(roles, room_kind)]
 
 
+STAFF = frozenset({Role.WORKER, Role.ADMIN})
+STAFF_ROOMS = frozenset({"direct", "group", "team", "admin", "leadership"})
+CLIENT_ROOMS = frozenset({"intake"})
+
 COMMANDS = CommandTable(
     [
         Command(
@@ -63,6 +68,86 @@ COMMANDS = CommandTable(
             room_kinds=ALL_ROOM_KINDS,
             handler=general.language_command,
             args=(Arg("arg.language", required=False),),
+        ),
+        Command(
+            key="new_intake",
+            names={"de": "neu", "en": "new"},
+            roles=frozenset({Role.WORKER}),
+            room_kinds=STAFF_ROOMS,
+            handler=consent.new_intake,
+            args=(Arg("arg.matrix_id"),),
+            requires_rules=True,
+        ),
+        Command(
+            key="claim",
+            names={"de": "übernehmen", "en": "claim"},
+            roles=frozenset({Role.WORKER}),
+            room_kinds=STAFF_ROOMS,
+            handler=consent.claim,
+            args=(Arg("arg.number"),),
+            requires_rules=True,
+        ),
+        Command(
+            key="guardian",
+            names={"de": "vormund", "en": "guardian"},
+            roles=frozenset({Role.WORKER}),
+            room_kinds=STAFF_ROOMS,
+            handler=consent.guardian,
+            args=(Arg("arg.number"),),
+            requires_rules=True,
+        ),
+        Command(
+            key="withdraw",
+            names={"de": "widerruf", "en": "withdraw"},
+            aliases=("widerrufen", "stop", "stopp"),
+            roles=ALL_ROLES,
+            room_kinds=CLIENT_ROOMS,
+            handler=consent.withdraw,
+        ),
+        Command(
+            key="my_data",
+            names={"de": "meine-daten", "en": "my-data"},
+            aliases=("auskunft", "meinedaten", "mydata"),
+            roles=ALL_ROLES,
+            room_kinds=CLIENT_ROOMS,
+            handler=consent.my_data,
+        ),
+        Command(
+            key="delete",
+            names={"de": "löschen", "en": "delete"},
+            aliases=("loeschen",),
+            roles=ALL_ROLES,
+            room_kinds=CLIENT_ROOMS,
+            handler=consent.delete,
+        ),
+        Command(
+            key="rules",
+            names={"de": "regeln", "en": "rules"},
+            roles=STAFF,
+            room_kinds=STAFF_ROOMS,
+            handler=consent.rules,
+        ),
+        Command(
+            key="acknowledge",
+            names={"de": "bestätigen", "en": "acknowledge"},
+            roles=STAFF,
+            room_kinds=STAFF_ROOMS,
+            handler=consent.acknowledge,
+        ),
+        Command(
+            key="reload",
+            names={"de": "neu-laden", "en": "reload"},
+            roles=frozenset({Role.ADMIN}),
+            room_kinds=frozenset({"admin"}),
+            handler=consent.reload_texts,
+        ),
+        Command(
+            key="hold",
+            names={"de": "aufbewahren", "en": "hold"},
+            roles=frozenset({Role.ADMIN}),
+            room_kinds=frozenset({"admin"}),
+            handler=consent.hold,
+            args=(Arg("arg.room"), Arg("arg.date_or_off")),
         ),
         Command(
             key="status",

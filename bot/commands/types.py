@@ -4,13 +4,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.ids import RoomID, UserID
+from bot.ids import EventID, RoomID, UserID
 from bot.roles import Role
 
 if TYPE_CHECKING:
     from bot.commands.registry import CommandTable
     from bot.context import BotContext
 
+NO_EVENT = EventID("")
 ALL_ROOM_KINDS = frozenset({"direct", "group", "admin", "leadership", "team", "intake", "consultation"})
 ALL_ROLES = frozenset(Role)
 
@@ -24,6 +25,7 @@ class Request:
     language: str
     args: tuple[str, ...]
     table: CommandTable = field(repr=False)
+    event_id: EventID = NO_EVENT
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ class CommandError(Exception):
         self.values = values
 
 
-Handler = Callable[["BotContext", Request], Awaitable[Reply]]
+# None: the handler has answered by itself (files, several messages, other rooms).
+Handler = Callable[["BotContext", Request], Awaitable[Reply | None]]
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,10 @@ class Command:
     room_kinds: frozenset[str]
     handler: Handler = field(repr=False)
     args: tuple[Arg, ...] = ()
+    # More words that mean this command, in any language ("stop" for withdraw).
+    aliases: tuple[str, ...] = ()
+    # Social workers must have acknowledged the current usage rules first.
+    requires_rules: bool = False
 
     def name(self, language: str) -> str:
         return self.names.get(language) or self.names["en"]

@@ -125,3 +125,26 @@ def load_notices(directory: Path, required: tuple[str, ...]) -> NoticeSet:
             directory / f"{first.language}.md", 2, f"languages disagree on the version ({detail})"
         )
     return NoticeSet(versions.pop(), notices)
+
+
+class NoticeHolder:
+    """The texts in force. A reload that fails keeps the last good set and reports why."""
+
+    def __init__(self, directory: Path, required: tuple[str, ...]) -> None:
+        self.directory = directory
+        self.required = required
+        self.current: NoticeSet | None = None
+        self.error: NoticeError | None = None
+
+    def reload(self) -> NoticeError | None:
+        try:
+            self.current = load_notices(self.directory, self.required)
+            self.error = None
+        except NoticeError as exc:
+            self.error = exc
+        return self.error
+
+    def get(self) -> NoticeSet:
+        if self.current is None:
+            raise RuntimeError(f"no valid texts in {self.directory}: {self.error}")
+        return self.current

@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,10 +33,15 @@ from nio import (
     JoinedMembersResponse,
     LoginResponse,
     MessageDirection,
+    RoomCreateResponse,
+    RoomGetStateEventResponse,
     RoomMessagesResponse,
+    RoomPutStateResponse,
+    RoomRedactResponse,
     RoomResolveAliasResponse,
     RoomSendResponse,
     SyncResponse,
+    UploadResponse,
 )
 
 from bot.ids import EventID, RoomAlias, RoomID, UserID
@@ -103,6 +108,7 @@ class Session:
 
 def _write_private(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.unlink(missing_ok=True)  # a leftover could carry looser permissions
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
@@ -163,6 +169,7 @@ class MatrixGateway:
             ),
         )
         self.online = True
+        self._room_version: str | None = None
         # Sync and sends wait out any outage: giving up would lose an event or a reply.
         self.persistent = RetryPolicy(base=self.retry.base, cap=self.retry.cap, max_attempts=None)
 
@@ -512,6 +519,143 @@ class MatrixGateway:
             return EventID(resp.event_id)
         log.warning("send to %s failed: %s", room_id, getattr(resp, "status_code", resp))
         return None
+
+    # -- rooms Lotse administers --------------------------------------------------------------
+
+    async def default_room_version(self) -> str:
+        if self._room_version is None:
+            status, body = await self.raw("GET", "/_matrix/client/v3/capabilities", what="capabilities")
+            versions = body.get("capabilities", {}).get("m.room_versions", {}) if status == 200 else {}
+            self._room_version = str(versions.get("default", "10"))
+        return self._room_version
+
+    async def create_room(
+        self,
+        *,
+        name: str | None,
+        invite: list[UserID],
+        is_direct: bool,
+        moderators: Sequence[UserID] = (),
+        locked_down: bool = True,
+    ) -> RoomID | None:
+        """An encrypted private room the bot administers.
+
+        From room version 12 on, the creator's power is implicit and the creator must not be
+        listed in ``users``; in older versions it must be listed with 100 or it loses power.
+        """
+        users: dict[str, int] = {u: 50 for u in moderators}
+        version = await self.default_room_version()
+        if not version.isdigit() or int(version) < 12:
+            users[self.user_id] = 100
+        power: dict[str, Any] = {"users": users}
+        if locked_down:
+            # Only the bot changes the room's settings or invites; moderators may redact.
+            power.update({"invite": 100, "state_default": 100, "kick": 100, "ban": 100, "redact": 50})
+        resp = await self.call(
+            "create room",
+            lambda: self.client.room_create(
+                name=name,
+                invite=list(invite),
+                is_direct=is_direct,
+                initial_state=[
+                    {
+                        "type": "m.room.encryption",
+                        "state_key": "",
+                        "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                    },
+                    {
+                        "type": "m.room.history_visibility",
+                        "state_key": "",
+                        "content": {"history_visibility": "joined"},
+                    },
+                ],
+                power_level_override=power,
+            ),
+            self.persistent,
+        )
+        if not isinstance(resp, RoomCreateResponse):
+            log.warning("creating a room failed: %s", getattr(resp, "status_code", resp))
+            return None
+        return RoomID(resp.room_id)
+
+    async def user_exists(self, user_id: UserID) -> bool:
+        status, _ = await self.raw(
+            "GET", f"/_matrix/client/v3/profile/{quote(user_id)}", what="profile", ok_statuses=(200, 404)
+        )
+        return status == 200
+
+    async def invite(self, room_id: RoomID, user_id: UserID) -> bool:
+        resp = await self.call("invite", lambda: self.client.room_invite(room_id, user_id))
+        return not isinstance(resp, ErrorResponse)
+
+    async def change_power_levels(self, room_id: RoomID, changes: dict[str, Any]) -> bool:
+        resp = await self.call(
+            "get power levels", lambda: self.client.room_get_state_event(room_id, "m.room.power_levels")
+        )
+        if not isinstance(resp, RoomGetStateEventResponse):
+            return False
+        content = dict(resp.content)
+        content.update(changes)
+        put = await self.call(
+            "set power levels",
+            lambda: self.client.room_put_state(room_id, "m.room.power_levels", content),
+            self.persistent,
+        )
+        return isinstance(put, RoomPutStateResponse)
+
+    async def redact(self, room_id: RoomID, event_id: EventID, reason: str) -> bool:
+        resp = await self.call(
+            "redact",
+            lambda: self.client.room_redact(room_id, event_id, reason, tx_id=txn_id_for(event_id, "redact")),
+            self.persistent,
+        )
+        if isinstance(resp, RoomRedactResponse):
+            return True
+        log.warning("redacting in %s failed: %s", room_id, getattr(resp, "status_code", resp))
+        return False
+
+    async def delete_media(self, mxc: str) -> bool:
+        """Delete a local media file through Synapse's admin API (the bot must be an admin)."""
+        if not mxc.startswith("mxc://"):
+            return False
+        server, _, media_id = mxc[len("mxc://") :].partition("/")
+        status, body = await self.raw(
+            "DELETE",
+            f"/_synapse/admin/v1/media/{quote(server)}/{quote(media_id)}",
+            what="delete media",
+        )
+        if status != 200:
+            log.warning("deleting media failed: %s %s", status, body.get("errcode"))
+        return status == 200
+
+    async def send_file(
+        self, room_id: RoomID, data: bytes, filename: str, mimetype: str, txn_id: str
+    ) -> EventID | None:
+        """Upload a file (encrypted, as the room is) and post it."""
+        if not await self.wait_for_room(room_id):
+            return None
+        encrypted = self.client.rooms[room_id].encrypted
+
+        async def provider(_got_429: int, _got_timeouts: int) -> bytes:
+            return data
+
+        upload, keys = await self.client.upload(
+            provider, content_type=mimetype, filename=filename, encrypt=encrypted, filesize=len(data)
+        )
+        if not isinstance(upload, UploadResponse):
+            log.warning("upload failed: %s", getattr(upload, "status_code", upload))
+            return None
+        content: dict[str, Any] = {
+            "msgtype": "m.file",
+            "body": filename,
+            "filename": filename,
+            "info": {"mimetype": mimetype, "size": len(data)},
+        }
+        if encrypted and keys is not None:
+            content["file"] = {"url": upload.content_uri, **keys}
+        else:
+            content["url"] = upload.content_uri
+        return await self.send_event(room_id, "m.room.message", content, txn_id)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -138,6 +138,7 @@ def load_keys(path: Path) -> CrossSigningKeys | None:
 def save_keys(path: Path, keys: CrossSigningKeys) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)  # a leftover could carry looser permissions
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(keys.to_json())

@@ -30,6 +30,7 @@ class IncomingMessage:
     msgtype: str
     encrypted: bool
     body: str = field(repr=False)
+    media: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ def convert(room_id: RoomID, event: Any) -> Incoming | None:
             str(source.get("msgtype", "")),
             bool(getattr(event, "decrypted", False)),
             body,
+            media_uris(source),
         )
     if isinstance(event, ReactionEvent):
         return IncomingReaction(
@@ -98,6 +100,25 @@ def convert(room_id: RoomID, event: Any) -> Incoming | None:
     if isinstance(event, RoomMemberEvent):
         return IncomingMembership(room_id, EventID(event.event_id), UserID(event.state_key), event.membership)
     return None
+
+
+def media_uris(content: dict[str, Any]) -> tuple[str, ...]:
+    """The mxc:// URIs a message refers to: the file and its thumbnail, plain or encrypted."""
+    found: list[str] = []
+    info: dict[str, Any] = content["info"] if isinstance(content.get("info"), dict) else {}
+    for holder, key in ((content, "url"), (info, "thumbnail_url")):
+        value = holder.get(key)
+        if isinstance(value, str) and value.startswith("mxc://"):
+            found.append(value)
+    for holder, key in ((content, "file"), (info, "thumbnail_file")):
+        value = holder.get(key)
+        if (
+            isinstance(value, dict)
+            and isinstance(value.get("url"), str)
+            and value["url"].startswith("mxc://")
+        ):
+            found.append(value["url"])
+    return tuple(dict.fromkeys(found))
 
 
 def invites(response: SyncResponse, own_user: UserID) -> list[IncomingInvite]:

@@ -30,7 +30,7 @@ class RetryPolicy:
         """Seconds to wait before attempt number ``attempt + 1`` (``attempt`` starts at 1)."""
         if retry_after_ms is not None and retry_after_ms > 0:
             return min(retry_after_ms / 1000.0, self.cap)
-        ceiling = min(self.cap, self.base * 2.0 ** (attempt - 1))
+        ceiling = min(self.cap, self.base * 2.0 ** min(attempt - 1, 32))
         r: float = (rng or random).random()
         # Keep at least half the ceiling so a retry never comes back instantly.
         return ceiling / 2 + r * ceiling / 2

@@ -237,7 +237,7 @@ def _split_sql(script: str) -> list[str]:
     """Split a migration into statements; sqlite3.complete_statement knows about quoting."""
     statements, buf = [], ""
     for line in script.splitlines(keepends=True):
-        if not buf and line.strip().startswith("--"):
+        if not buf.strip() and (line.strip().startswith("--") or not line.strip()):
             continue
         buf += line
         if sqlite3.complete_statement(buf):

@@ -47,7 +47,7 @@ def choose_language(ctx: BotContext, answer: str) -> str | None:
     """A language code from a typed code, number from the menu, or the language's own name."""
     answer = answer.strip().casefold().rstrip(".")
     languages = ctx.catalog.languages
-    if answer.isdigit() and 1 <= int(answer) <= len(languages):
+    if answer.isascii() and answer.isdigit() and 1 <= int(answer) <= len(languages):
         return languages[int(answer) - 1].code
     for language in languages:
         if answer in (language.code.casefold(), language.native_name.casefold()):
@@ -69,5 +69,5 @@ async def language_command(ctx: BotContext, req: Request) -> Reply:
 async def status_command(ctx: BotContext, req: Request) -> Reply:
     uptime_min = int((ctx.clock() - ctx.started_at) // 60)
     t = ctx.catalog.text
-    hs = t(req.language, "status.online" if ctx.homeserver.online else "status.offline")
+    hs = t(req.language, "status.online" if ctx.matrix.online else "status.offline")
     return Reply(t(req.language, "status.text", version=__version__, uptime=str(uptime_min), homeserver=hs))

@@ -1,0 +1,172 @@
+"""Consent commands: intakes for workers, rights for clients, rules and texts for staff."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.commands.types import CommandError, Reply, Request
+from bot.consent import rights, runtime
+from bot.context import BotContext
+from bot.ids import RoomID, UserID, parse_room_id, parse_user_id, server_name
+from bot.store.consent import Intake
+
+
+def _number(word: str) -> int:
+    text = word.strip().lstrip("#")
+    if not (text.isascii() and text.isdigit()):
+        raise CommandError("intake.bad_number", word=word[:20])
+    return int(text)
+
+
+async def _intake_by_number(ctx: BotContext, word: str) -> Intake:
+    intake = await ctx.consent.intake_by_id(_number(word))
+    if intake is None:
+        raise CommandError("intake.unknown", n=word.lstrip("#")[:20])
+    return intake
+
+
+async def _own_intake(ctx: BotContext, req: Request) -> Intake:
+    """The intake of the 1:1 room the client writes in; only the client may act on it."""
+    intake = await ctx.consent.intake_by_room(req.room_id)
+    if intake is None or intake.subject != ctx.subject(req.sender):
+        raise CommandError("rights.not_yours")
+    return intake
+
+
+async def new_intake(ctx: BotContext, req: Request) -> Reply:
+    try:
+        client = parse_user_id(req.args[0]) if req.args else None
+    except ValueError:
+        client = None
+    if client is None:
+        raise CommandError(
+            "intake.new.bad_id", word=(req.args[0] if req.args else "")[:60], server=ctx.settings.server_name
+        )
+    if server_name(client) != ctx.settings.server_name:
+        raise CommandError("intake.new.foreign", server=ctx.settings.server_name)
+    if not await ctx.matrix.user_exists(client):
+        raise CommandError("intake.new.unknown_user", user=client)
+    for existing in await ctx.consent.intakes_of(ctx.subject(client)):
+        if existing.state not in ("declined", "withdrawn"):
+            raise CommandError("intake.new.exists", n=str(existing.intake_id))
+    room = await ctx.matrix.create_room(name=None, invite=[client], is_direct=True)
+    if room is None:
+        raise CommandError("intake.new.failed")
+    await ctx.state.set_room_kind(room, "intake")
+    intake = await runtime.start_intake(
+        ctx, room, client, worker=req.sender, notify_room=req.room_id, client_present=False
+    )
+    return Reply(ctx.catalog.text(req.language, "intake.new.created", n=str(intake.intake_id), user=client))
+
+
+async def claim(ctx: BotContext, req: Request) -> Reply:
+    if not req.args:
+        raise CommandError("intake.bad_number", word="")
+    intake = await _intake_by_number(ctx, req.args[0])
+    me = ctx.subject(req.sender)
+    if intake.worker is not None and intake.worker != me:
+        raise CommandError("intake.claim.taken", n=str(intake.intake_id))
+    if intake.state in ("declined", "withdrawn"):
+        raise CommandError("intake.claim.closed", n=str(intake.intake_id))
+    await runtime.worker_claims(ctx, intake, req.sender, req.room_id, str(req.event_id))
+    key = "intake.claim.done_open" if intake.state == "active" else "intake.claim.done"
+    return Reply(ctx.catalog.text(req.language, key, n=str(intake.intake_id)))
+
+
+async def guardian(ctx: BotContext, req: Request) -> Reply:
+    if not req.args:
+        raise CommandError("intake.bad_number", word="")
+    intake = await _intake_by_number(ctx, req.args[0])
+    if intake.worker != ctx.subject(req.sender):
+        raise CommandError("intake.not_responsible", n=str(intake.intake_id))
+    if not await runtime.guardian_confirmed(ctx, intake, req.sender, str(req.event_id)):
+        raise CommandError("intake.guardian.not_waiting", n=str(intake.intake_id))
+    return Reply(ctx.catalog.text(req.language, "intake.guardian.recorded", n=str(intake.intake_id)))
+
+
+async def withdraw(ctx: BotContext, req: Request) -> None:
+    await runtime.withdraw(ctx, await _own_intake(ctx, req), str(req.event_id))
+
+
+async def my_data(ctx: BotContext, req: Request) -> None:
+    await rights.send_export(ctx, await _own_intake(ctx, req), str(req.event_id))
+
+
+async def delete(ctx: BotContext, req: Request) -> Reply:
+    intake = await _own_intake(ctx, req)
+    if intake.state != "erase_confirm":
+        await ctx.consent.update_intake(intake.intake_id, state="erase_confirm", prior_state=intake.state)
+    return Reply(ctx.catalog.text(req.language, "erase.confirm"))
+
+
+async def rules(ctx: BotContext, req: Request) -> Reply:
+    notice = ctx.worker_rules.get().for_language(req.language, ctx.catalog.default_language)
+    _, full = notice.render(runtime.notice_values(ctx, req.language))
+    return Reply(f"{full}\n\n{ctx.catalog.text(req.language, 'rules.how_to_ack', version=notice.version)}")
+
+
+async def acknowledge(ctx: BotContext, req: Request) -> Reply:
+    texts = ctx.worker_rules.get()
+    await ctx.consent.append(
+        subject=ctx.subject(req.sender),
+        scope="worker_rules",
+        purpose="employment",
+        notice_version=texts.version,
+        language=req.language,
+        decision="acknowledged",
+        method="command",
+        event_id=str(req.event_id) or None,
+    )
+    return Reply(ctx.catalog.text(req.language, "rules.acknowledged", version=texts.version))
+
+
+async def rules_acknowledged(ctx: BotContext, user: UserID) -> bool:
+    latest = await ctx.consent.latest(ctx.subject(user), "worker_rules")
+    return latest is not None and latest.notice_version == ctx.worker_rules.get().version
+
+
+async def rules_prompt(ctx: BotContext, language: str) -> Reply:
+    notice = ctx.worker_rules.get().for_language(language, ctx.catalog.default_language)
+    summary, _ = notice.render(runtime.notice_values(ctx, language))
+    return Reply(f"{summary}\n\n{ctx.catalog.text(language, 'rules.required', version=notice.version)}")
+
+
+async def reload_texts(ctx: BotContext, req: Request) -> Reply:
+    lines = []
+    for name, holder in (("consent", ctx.consent_notices), ("worker-rules", ctx.worker_rules)):
+        error = holder.reload()
+        if error is None:
+            lines.append(ctx.catalog.text(req.language, "reload.ok", name=name, version=holder.get().version))
+        else:
+            kept = holder.current.version if holder.current else "-"
+            lines.append(
+                ctx.catalog.text(
+                    req.language,
+                    "reload.failed",
+                    name=name,
+                    file=error.path.name,
+                    line=str(error.line),
+                    reason=error.reason,
+                    version=kept,
+                )
+            )
+    return Reply("\n".join(lines))
+
+
+async def hold(ctx: BotContext, req: Request) -> Reply:
+    if len(req.args) < 2:
+        raise CommandError("hold.usage")
+    try:
+        room: RoomID = parse_room_id(req.args[0])
+    except ValueError:
+        raise CommandError("hold.bad_room", word=req.args[0][:80]) from None
+    if req.args[1].casefold() in ("aus", "off", "-"):
+        await ctx.consent.lift_hold(room)
+        return Reply(ctx.catalog.text(req.language, "hold.lifted", room=room))
+    try:
+        until = dt.date.fromisoformat(req.args[1])
+    except ValueError:
+        raise CommandError("hold.bad_date", word=req.args[1][:20]) from None
+    until_ms = int(dt.datetime.combine(until, dt.time(23, 59, 59), dt.UTC).timestamp() * 1000)
+    await ctx.consent.set_hold(room, until_ms, ctx.subject(req.sender))
+    return Reply(ctx.catalog.text(req.language, "hold.set", room=room, until=until.isoformat()))

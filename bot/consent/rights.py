@@ -1,0 +1,230 @@
+"""The client's rights in the chat: access (Art. 15 GDPR) and erasure (Art. 17 GDPR).
+
+Access: everything Lotse stores about the requester and nobody else, as a JSON file for
+machines and a text file for people. It contains no other person's data: not the worker's
+identity, not room IDs of rooms the requester is not in, no pseudonyms of others.
+
+Erasure: every message the client sent in rooms Lotse administers is redacted, media those
+messages referenced is deleted through the admin API where the bot may, and Lotse's own
+records about the client are removed, leaving a content-free receipt. A room under a legal
+hold (documentation duty) keeps its messages until the hold ends; the client is told until
+when. What the server cannot do is said plainly: copies on devices stay, and Synapse keeps
+redacted content for its redaction retention period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+from bot.context import BotContext
+from bot.ids import RoomID
+from bot.matrix.client import txn_id_for
+from bot.store.consent import Intake, now_ms
+
+log = logging.getLogger(__name__)
+
+
+def _date(ms: int | None) -> str | None:
+    return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.UTC).date().isoformat()
+
+
+async def collect(ctx: BotContext, subject: str) -> dict[str, Any]:
+    """What Lotse stores about one person, in plain values."""
+    intakes = await ctx.consent.intakes_of(subject)
+    room_roles: dict[RoomID, str] = {}
+    for intake in intakes:
+        room_roles[intake.room_id] = "intake"
+        if intake.consultation_room:
+            room_roles[intake.consultation_room] = "consultation"
+    stats = {r["room_id"]: r for r in await ctx.consent.message_stats(subject)}
+    rooms = []
+    for number, (room, kind) in enumerate(sorted(room_roles.items(), key=lambda x: x[1]), start=1):
+        row = stats.get(room)
+        rooms.append(
+            {
+                "room": f"{kind}-{number}",
+                "kind": kind,
+                "your_role": "client",
+                "messages": int(row["n"]) if row else 0,
+                "deleted_messages": int(row["redacted"] or 0) if row else 0,
+                "first_message": _date(row["first_ts"]) if row else None,
+                "last_message": _date(row["last_ts"]) if row else None,
+            }
+        )
+    language = await ctx.state.language(subject)
+    return {
+        "generated": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "controller": ctx.settings.organisation.name,
+        "language": language,
+        "consent_history": [
+            {
+                "scope": e.scope,
+                "purpose": e.purpose,
+                "notice_version": e.notice_version,
+                "language": e.language,
+                "decision": e.decision,
+                "method": e.method,
+                "recorded_by_staff": e.by_other,
+                "date": _date(e.recorded_at),
+            }
+            for e in await ctx.consent.history(subject)
+        ],
+        "intakes": [
+            {"number": i.intake_id, "state": i.state, "started": _date(i.created_at), "minor": i.minor}
+            for i in intakes
+        ],
+        "rooms": rooms,
+        "retention": {"messages_deleted_after_days": ctx.settings.consent.retention_days},
+        "pending_requests": ["erasure awaiting your confirmation"]
+        if any(i.state == "erase_confirm" for i in intakes)
+        else [],
+        "erasures": [
+            {
+                "date": _date(r["completed_at"]),
+                "messages_deleted": r["redacted"],
+                "media_deleted": r["media_deleted"],
+            }
+            for r in await ctx.consent.receipts(subject)
+        ],
+        "not_stored": "Lotse stores no message texts; counts and dates only.",
+    }
+
+
+def readable(ctx: BotContext, data: dict[str, Any], language: str) -> str:
+    t = ctx.catalog.text
+    lines = [t(language, "export.title", organisation=str(data["controller"])), ""]
+    lines.append(t(language, "export.consent"))
+    for entry in data["consent_history"] or []:
+        lines.append(
+            "  "
+            + t(
+                language,
+                "export.consent.entry",
+                date=str(entry["date"]),
+                decision=t(language, f"decision.{entry['decision']}"),
+                version=str(entry["notice_version"]),
+                method=t(language, f"method.{entry['method']}"),
+            )
+        )
+    if not data["consent_history"]:
+        lines.append("  " + t(language, "export.none"))
+    lines += ["", t(language, "export.rooms")]
+    for room in data["rooms"]:
+        lines.append(
+            "  "
+            + t(
+                language,
+                f"export.room.{room['kind']}",
+                messages=str(room["messages"]),
+                first=str(room["first_message"] or "-"),
+                last=str(room["last_message"] or "-"),
+            )
+        )
+    lines += ["", t(language, "export.retention", days=str(data["retention"]["messages_deleted_after_days"]))]
+    if data["pending_requests"]:
+        lines.append(t(language, "export.pending"))
+    lines += ["", t(language, "export.no_content")]
+    return "\n".join(lines)
+
+
+async def send_export(ctx: BotContext, intake: Intake, cause: str) -> None:
+    language = await ctx.state.language(intake.subject) or ctx.catalog.default_language
+    data = await collect(ctx, intake.subject)
+    stamp = dt.date.today().isoformat()
+    await ctx.matrix.send_text(
+        intake.room_id, ctx.catalog.text(language, "export.sending"), txn_id_for(cause, "intro")
+    )
+    await ctx.matrix.send_file(
+        intake.room_id,
+        json.dumps(data, indent=2, ensure_ascii=False).encode(),
+        f"lotse-data-{stamp}.json",
+        "application/json",
+        txn_id_for(cause, "json"),
+    )
+    await ctx.matrix.send_file(
+        intake.room_id,
+        readable(ctx, data, language).encode(),
+        f"lotse-data-{stamp}.txt",
+        "text/plain; charset=utf-8",
+        txn_id_for(cause, "txt"),
+    )
+    log.info("intake #%d: data export sent", intake.intake_id)
+
+
+async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
+    subject = intake.subject
+    language = await ctx.state.language(subject) or ctx.catalog.default_language
+    requested = now_ms()
+    intakes = await ctx.consent.intakes_of(subject)
+    rooms: list[RoomID] = []
+    for i in intakes:
+        rooms.append(i.room_id)
+        if i.consultation_room:
+            rooms.append(i.consultation_room)
+    held: dict[RoomID, int] = {}
+    redacted = media_deleted = failures = 0
+    reason = ctx.catalog.text(ctx.catalog.default_language, "erase.reason")
+    for room in rooms:
+        until = await ctx.consent.hold_until(room, requested)
+        if until is not None:
+            held[room] = until
+            continue
+        events = await ctx.consent.events_of(subject, [room])
+        done = []
+        for event in events:
+            if await ctx.matrix.redact(room, event.event_id, reason):
+                done.append(event.event_id)
+                redacted += 1
+            else:
+                failures += 1
+            if ctx.settings.homeserver.admin_api:
+                for mxc in event.media:
+                    if await ctx.matrix.delete_media(mxc):
+                        media_deleted += 1
+                    else:
+                        failures += 1
+        await ctx.consent.mark_redacted(done)
+    held_until = max(held.values()) if held else None
+    receipt = await ctx.consent.write_receipt(
+        subject,
+        requested_at=requested,
+        redacted=redacted,
+        media_deleted=media_deleted,
+        held_rooms=len(held),
+        held_until=held_until,
+        failures=failures,
+    )
+    # Tell the worker and the DPO before the records that say whom to tell are gone.
+    from bot.consent.runtime import notify_worker
+
+    await notify_worker(ctx, intake, "notify.erased", cause)
+    admin_room = ctx.admin_room()
+    if admin_room is not None:
+        protocol = ctx.catalog.text(
+            ctx.catalog.default_language,
+            "erase.protocol",
+            receipt=str(receipt),
+            subject=subject[:10],
+            date=_date(requested) or "",
+            redacted=str(redacted),
+            media=str(media_deleted),
+            held=str(len(held)),
+            until=_date(held_until) or "-",
+            failures=str(failures),
+        )
+        await ctx.matrix.send_text(admin_room, protocol, txn_id_for(cause, "protocol"))
+    if intake.consultation_room and intake.consultation_room not in held:
+        await ctx.matrix.change_power_levels(intake.consultation_room, {"events_default": 100})
+    await ctx.consent.erase_subject(subject, keep_rooms=list(held))
+    t = ctx.catalog.text
+    parts = [t(language, "erase.done", redacted=str(redacted), media=str(media_deleted))]
+    if held_until is not None:
+        parts.append(t(language, "erase.held", until=_date(held_until) or ""))
+    if failures:
+        parts.append(t(language, "erase.failures", failures=str(failures)))
+    parts.append(t(language, "erase.limits"))
+    await ctx.matrix.send_text(intake.room_id, "\n\n".join(parts), txn_id_for(cause, "done"))
+    log.info("intake #%d: erasure done (receipt %d)", intake.intake_id, receipt)

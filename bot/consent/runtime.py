@@ -1,0 +1,342 @@
+"""Carries out the consent flow's effects: texts to the client, the log, rooms, notifications.
+
+This is the one place where the intake meets the homeserver (through ``ctx.matrix``) and the
+store. The decisions themselves are made in :mod:`bot.consent.flow`.
+
+Every send derives its transaction ID from the event that caused it, so that handling the
+same event twice after a crash posts nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from bot.config import localized
+from bot.consent import flow
+from bot.consent.answers import YesNo, matches_any, parse_yes_no, reaction_answer, word_set
+from bot.consent.flow import IntakeView, Vocabulary
+from bot.context import BotContext
+from bot.ids import EventID, RoomID, UserID
+from bot.matrix.client import txn_id_for
+from bot.store.consent import Intake
+
+log = logging.getLogger(__name__)
+
+PURPOSE = "counselling"
+
+
+# -- reading the state ----------------------------------------------------------------------
+
+
+async def client_language(ctx: BotContext, intake: Intake) -> str:
+    return await ctx.state.language(intake.subject) or ctx.catalog.default_language
+
+
+async def consent_version(ctx: BotContext, subject: str) -> str | None:
+    """The notice version of the consent currently in force, or None."""
+    latest = await ctx.consent.latest(subject, "client")
+    if latest is None or latest.decision != "given":
+        return None
+    return latest.notice_version
+
+
+async def view_of(ctx: BotContext, intake: Intake) -> IntakeView:
+    return IntakeView(
+        intake_id=intake.intake_id,
+        state=intake.state,
+        language=await ctx.state.language(intake.subject),
+        minor=intake.minor,
+        worker_assigned=intake.worker is not None,
+        has_consultation=intake.consultation_room is not None,
+        consent_version=await consent_version(ctx, intake.subject),
+        prior_state=intake.prior_state,
+    )
+
+
+def vocabulary(ctx: BotContext, language: str) -> Vocabulary:
+    from bot.commands.handlers.general import choose_language
+
+    yes = word_set(ctx.catalog.text(language, "answer.yes"))
+    no = word_set(ctx.catalog.text(language, "answer.no"))
+    full = word_set(ctx.catalog.text(language, "answer.full_text"))
+    return Vocabulary(
+        yes_no=lambda text: parse_yes_no(text, yes, no),
+        choose_language=lambda text: choose_language(ctx, text),
+        is_full_text_request=lambda text: matches_any(text, full),
+        minimum_age=ctx.settings.consent.minimum_age,
+    )
+
+
+def notice_values(ctx: BotContext, language: str) -> dict[str, str]:
+    org = ctx.settings.organisation
+    default = ctx.catalog.default_language
+    return {
+        "organisation": org.name,
+        "controller": localized(org.controller, language, default),
+        "dpo_contact": localized(org.dpo_contact, language, default),
+        "purposes": localized(org.purposes, language, default),
+        "recipients": localized(org.recipients, language, default),
+        "other_channels": localized(org.other_channels, language, default),
+        "retention": ctx.catalog.text(
+            language, "consent.retention", days=str(ctx.settings.consent.retention_days)
+        ),
+        "age": str(ctx.settings.consent.minimum_age),
+    }
+
+
+# -- talking --------------------------------------------------------------------------------
+
+
+async def say(
+    ctx: BotContext, room: RoomID, text: str, cause: str, *, reply_to: EventID | None = None
+) -> EventID | None:
+    return await ctx.matrix.send_text(room, text, txn_id_for(cause, room), reply_to=reply_to)
+
+
+def language_menu(ctx: BotContext) -> str:
+    lines = [ctx.catalog.text(lang.code, "intake.language.menu") for lang in ctx.catalog.languages[:2]]
+    for i, language in enumerate(ctx.catalog.languages, start=1):
+        lines.append(f"{i}. {language.native_name}")
+    return "\n".join(lines)
+
+
+async def notify_worker(ctx: BotContext, intake: Intake, key: str, cause: str) -> None:
+    """Tell the responsible worker (or the team) something about an intake: never content."""
+    room = intake.notify_room or ctx.team_room()
+    if room is None:
+        log.warning("intake #%d: no room to notify the worker in", intake.intake_id)
+        return
+    language = (
+        await ctx.state.language(intake.worker) if intake.worker else None
+    ) or ctx.catalog.default_language
+    text = ctx.catalog.text(language, key, n=str(intake.intake_id), age=str(ctx.settings.consent.minimum_age))
+    await say(ctx, room, text, f"{cause}:{key}")
+
+
+# -- intake lifecycle -----------------------------------------------------------------------
+
+
+async def start_intake(
+    ctx: BotContext,
+    room: RoomID,
+    client: UserID,
+    *,
+    worker: UserID | None,
+    notify_room: RoomID | None,
+    client_present: bool,
+) -> Intake:
+    subject = await ctx.remember_person(client)
+    worker_subject = await ctx.remember_person(worker) if worker else None
+    intake = await ctx.consent.create_intake(
+        room,
+        subject,
+        worker=worker_subject,
+        notify_room=notify_room or ctx.team_room(),
+        state="language" if client_present else "waiting",
+    )
+    log.info("intake #%d started (%s)", intake.intake_id, "by worker" if worker else "by client")
+    if client_present:
+        await say(ctx, room, language_menu(ctx), f"intake:{intake.intake_id}:menu")
+    if worker is None:
+        await notify_worker(ctx, intake, "notify.new_intake", f"intake:{intake.intake_id}")
+    return intake
+
+
+async def client_joined(ctx: BotContext, intake: Intake, cause: str) -> None:
+    if intake.state != "waiting":
+        return
+    await ctx.consent.update_intake(intake.intake_id, state="language")
+    await say(ctx, intake.room_id, language_menu(ctx), f"{cause}:menu")
+
+
+async def on_text(ctx: BotContext, intake: Intake, text: str, event_id: EventID) -> None:
+    view = await view_of(ctx, intake)
+    language = view.language or ctx.catalog.default_language
+    notices = ctx.consent_notices.get()
+    effects = flow.on_client_text(view, text, vocabulary(ctx, language), notices.version)
+    await apply(ctx, intake, effects, event_id)
+
+
+async def on_reaction(
+    ctx: BotContext, intake: Intake, key: str, relates_to: EventID, event_id: EventID
+) -> None:
+    answer = reaction_answer(key)
+    if answer is None or relates_to != intake.question_event:
+        return
+    effects = flow.on_reaction(await view_of(ctx, intake), answer)
+    await apply(ctx, intake, effects, event_id)
+
+
+async def apply(ctx: BotContext, intake: Intake, effects: Sequence[flow.Effect], cause: str) -> None:
+    """Carry out effects in order. The intake is re-read after each state change."""
+    room = intake.room_id
+    for index, effect in enumerate(effects):
+        step = f"{cause}:{index}"
+        language = await client_language(ctx, intake)
+        t = ctx.catalog.text
+        match effect:
+            case flow.Say(key, values):
+                await say(ctx, room, t(language, key, **{**notice_values(ctx, language), **values}), step)
+            case flow.ShowLanguageMenu():
+                await say(ctx, room, language_menu(ctx), step)
+            case flow.AskAge():
+                await say(
+                    ctx,
+                    room,
+                    t(language, "intake.age.question", age=str(ctx.settings.consent.minimum_age)),
+                    step,
+                )
+            case flow.AskConsent():
+                notice = ctx.consent_notices.get().for_language(language, ctx.catalog.default_language)
+                summary, _ = notice.render(notice_values(ctx, language))
+                question = t(language, "intake.consent.question")
+                event = await say(ctx, room, f"{summary}\n\n{question}", step)
+                if event is not None:
+                    await ctx.consent.update_intake(intake.intake_id, question_event=event)
+            case flow.ShowFullNotice():
+                notice = ctx.consent_notices.get().for_language(language, ctx.catalog.default_language)
+                _, full = notice.render(notice_values(ctx, language))
+                await say(ctx, room, full, step)
+            case flow.SetLanguage(code):
+                await ctx.state.set_language(intake.subject, code)
+            case flow.SetState(state, minor):
+                fields: dict[str, object] = {"state": state}
+                if minor is not None:
+                    fields["minor"] = minor
+                await ctx.consent.update_intake(intake.intake_id, **fields)
+            case flow.Record(scope, decision, method):
+                notices = ctx.consent_notices.get()
+                await ctx.consent.append(
+                    subject=intake.subject,
+                    scope=scope,
+                    purpose=PURPOSE,
+                    notice_version=notices.version,
+                    language=language,
+                    decision=decision,
+                    method=method,
+                    event_id=cause.split(":", 1)[0] if cause.startswith("$") else None,
+                )
+                log.info("intake #%d: consent %s (%s)", intake.intake_id, decision, method)
+            case flow.OpenConsultation():
+                await open_consultation(ctx, intake, step)
+            case flow.CloseConsultation():
+                await close_consultation(ctx, intake, step)
+            case flow.NotifyWorker(key):
+                await notify_worker(ctx, intake, key, step)
+            case flow.StartErasure():
+                from bot.consent.rights import erase
+
+                await erase(ctx, intake, step)
+                return
+        fresh = await ctx.consent.intake_by_id(intake.intake_id)
+        if fresh is None:
+            return
+        intake = fresh
+
+
+async def open_consultation(ctx: BotContext, intake: Intake, cause: str) -> None:
+    if intake.consultation_room is not None or intake.worker is None:
+        return
+    client = await ctx.person(intake.subject)
+    worker = await ctx.person(intake.worker)
+    if client is None or worker is None:
+        log.error("intake #%d: cannot open a room, a participant's ID is unknown", intake.intake_id)
+        return
+    default = ctx.catalog.default_language
+    room = await ctx.matrix.create_room(
+        name=ctx.catalog.text(default, "room.consultation.name", n=str(intake.intake_id)),
+        invite=[worker, client],
+        is_direct=False,
+        moderators=[worker],
+    )
+    if room is None:
+        await notify_worker(ctx, intake, "notify.room_failed", cause)
+        return
+    await ctx.state.set_room_kind(room, "consultation")
+    await ctx.consent.update_intake(intake.intake_id, consultation_room=room)
+    language = await client_language(ctx, intake)
+    await say(ctx, intake.room_id, ctx.catalog.text(language, "intake.room_ready"), f"{cause}:client")
+    await notify_worker(ctx, intake, "notify.room_ready", cause)
+    log.info("intake #%d: consultation room opened", intake.intake_id)
+
+
+async def welcome_in_consultation(ctx: BotContext, intake: Intake, cause: str) -> None:
+    """Posted once the client has joined, so that the client can decrypt it."""
+    if intake.consultation_room is None:
+        return
+    language = await client_language(ctx, intake)
+    text = ctx.catalog.text(language, "room.consultation.welcome", **notice_values(ctx, language))
+    await ctx.matrix.send_text(
+        intake.consultation_room, text, txn_id_for(intake.consultation_room, "welcome")
+    )
+
+
+async def close_consultation(ctx: BotContext, intake: Intake, cause: str) -> None:
+    room = intake.consultation_room
+    if room is None:
+        return
+    language = await client_language(ctx, intake)
+    await say(ctx, room, ctx.catalog.text(language, "room.closed"), f"{cause}:closed")
+    # Nobody but the bot may post any more; what was written stays readable.
+    await ctx.matrix.change_power_levels(room, {"events_default": 100})
+
+
+async def remind_outdated_consent(ctx: BotContext, intake: Intake, cause: str) -> bool:
+    """A client writes in the consultation room under an outdated notice: ask again first."""
+    notices = ctx.consent_notices.get()
+    if intake.state != "active" or await consent_version(ctx, intake.subject) == notices.version:
+        return False
+    language = await client_language(ctx, intake)
+    key = f"reminded:{intake.intake_id}:{notices.version}"
+    if await ctx.state.get(key) is None:
+        await ctx.state.put(key, "1")
+        if intake.consultation_room:
+            await say(
+                ctx,
+                intake.consultation_room,
+                ctx.catalog.text(language, "room.reconsent_pending"),
+                f"{cause}:room",
+            )
+        await apply(
+            ctx,
+            intake,
+            [flow.Say("intake.notice_changed"), flow.SetState("consent"), flow.AskConsent()],
+            cause,
+        )
+    return True
+
+
+async def withdraw(ctx: BotContext, intake: Intake, cause: str) -> None:
+    await apply(ctx, intake, flow.on_withdraw(await view_of(ctx, intake)), cause)
+
+
+async def worker_claims(ctx: BotContext, intake: Intake, worker: UserID, room: RoomID, cause: str) -> None:
+    subject = await ctx.remember_person(worker)
+    await ctx.consent.update_intake(intake.intake_id, worker=subject, notify_room=room)
+    fresh = await ctx.consent.intake_by_id(intake.intake_id)
+    assert fresh is not None
+    await apply(ctx, fresh, flow.on_worker_assigned(await view_of(ctx, fresh)), cause)
+
+
+async def guardian_confirmed(ctx: BotContext, intake: Intake, worker: UserID, cause: str) -> bool:
+    effects = flow.on_guardian_confirmed(await view_of(ctx, intake))
+    if not effects:
+        return False
+    notices = ctx.consent_notices.get()
+    await ctx.consent.append(
+        subject=intake.subject,
+        scope="guardian",
+        purpose=PURPOSE,
+        notice_version=notices.version,
+        language=await client_language(ctx, intake),
+        decision="confirmed",
+        method="command",
+        actor=ctx.subject(worker),
+        event_id=cause if cause.startswith("$") else None,
+    )
+    await apply(ctx, intake, [e for e in effects if not isinstance(e, flow.Record)], cause)
+    return True
+
+
+__all__ = ["YesNo"]
