@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -636,11 +637,8 @@ class MatrixGateway:
             return None
         encrypted = self.client.rooms[room_id].encrypted
 
-        async def provider(_got_429: int, _got_timeouts: int) -> bytes:
-            return data
-
         upload, keys = await self.client.upload(
-            provider, content_type=mimetype, filename=filename, encrypt=encrypted, filesize=len(data)
+            io.BytesIO(data), content_type=mimetype, filename=filename, encrypt=encrypted, filesize=len(data)
         )
         if not isinstance(upload, UploadResponse):
             log.warning("upload failed: %s", getattr(upload, "status_code", upload))

@@ -34,9 +34,7 @@ def unique(prefix: str) -> str:
 class BotHarness:
     """The bot under test, run in-process so a test can stop and restart it."""
 
-    def __init__(
-        self, server: SynapseServer, data_dir: Path, localpart: str, password: str
-    ) -> None:
+    def __init__(self, server: SynapseServer, data_dir: Path, localpart: str, password: str) -> None:
         self.server = server
         self.data_dir = data_dir
         self.user_id = f"@{localpart}:{server.server_name}"

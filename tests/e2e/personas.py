@@ -12,6 +12,7 @@ from nio import (
     AsyncClient,
     AsyncClientConfig,
     MegolmEvent,
+    RedactionEvent,
     RoomCreateResponse,
     RoomMessage,
     RoomSendResponse,
@@ -56,6 +57,8 @@ class Persona:
         self.messages: list[Seen] = []
         self.undecryptable = 0
         self.memberships: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        self.invites: dict[str, str] = {}  # room → inviter
+        self.redactions: dict[str, str] = {}  # redacted event → room
 
     async def sync(self, timeout_ms: int = 0) -> SyncResponse:
         c = self.client
@@ -73,12 +76,22 @@ class Persona:
                 self._record(room_id, ev)
             for ev in info.state:
                 self._record(room_id, ev)
+        for room_id, info in resp.rooms.invite.items():
+            for ev in info.invite_state:
+                if (
+                    getattr(ev, "state_key", None) == self.user_id
+                    and getattr(ev, "membership", None) == "invite"
+                ):
+                    self.invites[room_id] = ev.sender
         for room_id, info in resp.rooms.leave.items():
             for ev in info.timeline.events:
                 self._record(room_id, ev)
         return resp
 
     def _record(self, room_id: str, ev: Any) -> None:
+        if isinstance(ev, RedactionEvent):
+            self.redactions[ev.redacts] = room_id
+            return
         if isinstance(ev, MegolmEvent):
             self.undecryptable += 1
             return
@@ -132,6 +145,58 @@ class Persona:
         assert isinstance(resp, RoomSendResponse), resp
         return str(resp.event_id)
 
+    async def react(self, room_id: str, event_id: str, key: str) -> str:
+        resp = await self.client.room_send(
+            room_id,
+            "m.reaction",
+            {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}},
+            ignore_unverified_devices=True,
+        )
+        assert isinstance(resp, RoomSendResponse), resp
+        return str(resp.event_id)
+
+    async def join(self, room_id: str) -> None:
+        resp = await self.client.join(room_id)
+        assert not hasattr(resp, "status_code") or getattr(resp, "room_id", None), resp
+        await self.sync()
+
+    async def accept_invite_from(
+        self, inviter: str, timeout: float = 30.0, exclude: set[str] | None = None
+    ) -> str:
+        """Wait for an invitation from ``inviter`` (not to a room in ``exclude``) and accept it."""
+        skip = exclude or set()
+        room: str = await self.wait_for(
+            lambda: next((r for r, who in self.invites.items() if who == inviter and r not in skip), None),
+            timeout,
+            f"an invitation from {inviter}",
+        )
+        await self.join(room)
+        return room
+
+    async def download(self, content: dict[str, Any]) -> bytes:
+        """Fetch (and decrypt, for encrypted rooms) the file a message refers to."""
+        from nio.crypto import decrypt_attachment
+
+        file_info = content.get("file")
+        mxc = file_info["url"] if file_info else content["url"]
+        server, media_id = mxc[len("mxc://") :].split("/", 1)
+        resp = await self.client.download(server_name=server, media_id=media_id)
+        data: bytes = resp.body
+        if file_info:
+            data = decrypt_attachment(
+                data, file_info["key"]["k"], file_info["hashes"]["sha256"], file_info["iv"]
+            )
+        return data
+
+    def bot_said(self, room_id: str, bot: str, text: str) -> Seen | None:
+        return next((m for m in self.from_user(room_id, bot) if text in m.body), None)
+
+    async def wait_for_text(self, room_id: str, sender: str, text: str, timeout: float = 30.0) -> Seen:
+        found: Seen = await self.wait_for(
+            lambda: self.bot_said(room_id, sender, text), timeout, f"“{text[:40]}”"
+        )
+        return found
+
     async def wait_for(self, predicate: Any, timeout: float = 30.0, what: str = "event") -> Any:
         """Sync until ``predicate()`` returns something truthy; return it."""
         deadline = time.monotonic() + timeout
@@ -153,9 +218,7 @@ class Persona:
             state = self.memberships.get((room_id, user_id))
             return state[1] if state and state[0] == membership else None
 
-        content: dict[str, Any] = await self.wait_for(
-            check, timeout, f"{user_id} to {membership} {room_id}"
-        )
+        content: dict[str, Any] = await self.wait_for(check, timeout, f"{user_id} to {membership} {room_id}")
         return content
 
     async def close(self) -> None:

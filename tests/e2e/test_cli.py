@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,10 @@ def test_migrate_command_creates_schema(tmp_path: Path) -> None:
         '[bot]\nuser_id = "@lotse:example.org"\npassword = "x"\n'
     )
     first = _lotse("-c", str(cfg), "migrate", cwd=tmp_path)
-    assert first.returncode == 0 and "applied migrations: [1]" in first.stdout, first
+    latest = len(list((Path(__file__).parents[2] / "migrations").glob("*.sql")))
+    assert first.returncode == 0, first
+    assert f"applied migrations: {list(range(1, latest + 1))}" in first.stdout
+    with sqlite3.connect(tmp_path / "data" / "lotse.db") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == latest
     again = _lotse("-c", str(cfg), "migrate", cwd=tmp_path)
     assert "up to date" in again.stdout

@@ -41,9 +41,7 @@ def _only_key(obj: dict[str, Any]) -> str:
 
 
 def _query(synapse: SynapseServer, token: str, user: str) -> dict[str, Any]:
-    status, body = synapse.api(
-        "POST", "/_matrix/client/v3/keys/query", {"device_keys": {user: []}}, token
-    )
+    status, body = synapse.api("POST", "/_matrix/client/v3/keys/query", {"device_keys": {user: []}}, token)
     assert status == 200, body
     return body
 

@@ -16,9 +16,7 @@ HELP_DE = CAT.text("de", "help.header")
 HELP_EN = CAT.text("en", "help.header")
 
 
-async def test_worker_gets_encrypted_help_in_encrypted_room(
-    bot: BotHarness, persona: PersonaFactory
-) -> None:
+async def test_worker_gets_encrypted_help_in_encrypted_room(bot: BotHarness, persona: PersonaFactory) -> None:
     worker = await persona("worker")
     bot.workers = [worker.user_id]
     await bot.start()
@@ -42,9 +40,7 @@ async def test_worker_gets_encrypted_help_in_encrypted_room(
     assert worker.undecryptable == 0
 
 
-async def test_english_command_word_gets_english_answer(
-    bot: BotHarness, persona: PersonaFactory
-) -> None:
+async def test_english_command_word_gets_english_answer(bot: BotHarness, persona: PersonaFactory) -> None:
     worker = await persona("worker")
     bot.workers = [worker.user_id]
     await bot.start()
@@ -68,10 +64,11 @@ async def test_group_invite_from_non_worker_is_rejected_politely(
     assert content.get("reason") == CAT.text("de", "invite.reject.group")
 
 
-async def test_client_direct_chat_is_accepted_and_bare_words_work(
+async def test_worker_direct_chat_bare_words_and_remembered_language(
     bot: BotHarness, persona: PersonaFactory
 ) -> None:
-    client = await persona("client")
+    client = await persona("worker")
+    bot.workers = [client.user_id]
     await bot.start()
     room = await client.create_room(invite=[bot.user_id], direct=True)
     await client.wait_for_member(room, bot.user_id, "join")
@@ -116,9 +113,7 @@ def _set_sync_token(bot: BotHarness, token: str) -> None:
         db.execute("UPDATE kv SET value = ? WHERE key = 'sync_token'", (token,))
 
 
-async def test_first_start_does_not_replay_history(
-    bot: BotHarness, persona: PersonaFactory, synapse
-) -> None:
+async def test_first_start_does_not_replay_history(bot: BotHarness, persona: PersonaFactory, synapse) -> None:
     worker = await persona("worker")
     bot.workers = [worker.user_id]
     # The bot's account is already in a room with commands in its history (e.g. the data
@@ -141,9 +136,7 @@ async def test_first_start_does_not_replay_history(
     assert replied_to.count(fresh) == 1
 
 
-async def test_restart_answers_backlog_exactly_once(
-    bot: BotHarness, persona: PersonaFactory
-) -> None:
+async def test_restart_answers_backlog_exactly_once(bot: BotHarness, persona: PersonaFactory) -> None:
     worker = await persona("worker")
     bot.workers = [worker.user_id]
     # A small timeline limit makes the 30-command backlog arrive as a "limited" sync,

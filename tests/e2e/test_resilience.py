@@ -28,9 +28,7 @@ def own_synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseSer
 
 
 @pytest.fixture
-async def setup(
-    own_synapse: SynapseServer, tmp_path: Path
-) -> AsyncIterator[tuple[BotHarness, Persona]]:
+async def setup(own_synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[tuple[BotHarness, Persona]]:
     localpart, password = unique("lotse"), uuid.uuid4().hex
     # Not a server admin here: Synapse exempts admins from message rate limits.
     own_synapse.register(localpart, password, admin=False, user_type="bot")
@@ -52,9 +50,7 @@ async def setup(
     await worker.close()
 
 
-async def _answered(
-    worker: Persona, room: str, bot: BotHarness, events: list[str], timeout: float
-) -> None:
+async def _answered(worker: Persona, room: str, bot: BotHarness, events: list[str], timeout: float) -> None:
     await worker.wait_for(
         lambda: {m.in_reply_to for m in worker.from_user(room, bot.user_id)} >= set(events),
         timeout=timeout,
@@ -88,7 +84,5 @@ async def test_homeserver_outage_and_rate_limits(
     await worker.sync(timeout_ms=1000)
     replies = [m.in_reply_to for m in worker.from_user(room, bot.user_id)]
     assert all(replies.count(e) == 1 for e in [first, *burst])
-    limited = [
-        r for r in caplog.records if r.name == "bot.matrix.client" and "429" in r.getMessage()
-    ]
+    limited = [r for r in caplog.records if r.name == "bot.matrix.client" and "429" in r.getMessage()]
     assert limited, "the test did not make the bot hit the rate limit"

@@ -1,0 +1,166 @@
+"""Test doubles shared by unit tests: a BotContext on a real SQLite store, a recording Matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from bot.consent.notices import NoticeHolder
+from bot.context import BotContext
+from bot.i18n import Catalog
+from bot.ids import EventID, RoomID, UserID
+from bot.pseudonym import Pseudonymizer
+from bot.roles import RoleResolver
+from bot.sealing import Sealer
+from bot.store.consent import ConsentStore
+from bot.store.db import Database
+from bot.store.state import StateStore
+
+REPO = Path(__file__).resolve().parent.parent
+BOT = UserID("@lotse:example.org")
+
+
+@dataclass
+class Sent:
+    room_id: RoomID
+    body: str
+    txn_id: str
+    reply_to: EventID | None = None
+    filename: str | None = None
+    data: bytes | None = None
+
+
+@dataclass
+class FakeMatrix:
+    """Records what the bot would do on the homeserver, and answers like a healthy one."""
+
+    online: bool = True
+    user_id: UserID = BOT
+    sent: list[Sent] = field(default_factory=list)
+    created: list[dict[str, Any]] = field(default_factory=list)
+    power: dict[RoomID, dict[str, Any]] = field(default_factory=dict)
+    redacted: list[tuple[RoomID, EventID]] = field(default_factory=list)
+    deleted_media: list[str] = field(default_factory=list)
+    existing_users: set[str] | None = None  # None: every user exists
+    refuse_redaction_in: set[RoomID] = field(default_factory=set)
+    _counter: int = 0
+
+    def _event(self) -> EventID:
+        self._counter += 1
+        return EventID(f"$fake{self._counter}")
+
+    async def send_text(
+        self,
+        room_id: RoomID,
+        body: str,
+        txn_id: str,
+        *,
+        reply_to: EventID | None = None,
+        html: str | None = None,
+        notice: bool = True,
+    ) -> EventID | None:
+        if any(s.txn_id == txn_id and s.room_id == room_id for s in self.sent):
+            return None  # the homeserver deduplicates transaction IDs
+        self.sent.append(Sent(room_id, body, txn_id, reply_to))
+        return self._event()
+
+    async def send_file(
+        self, room_id: RoomID, data: bytes, filename: str, mimetype: str, txn_id: str
+    ) -> EventID | None:
+        self.sent.append(Sent(room_id, "", txn_id, None, filename, data))
+        return self._event()
+
+    async def create_room(
+        self,
+        *,
+        name: str | None,
+        invite: list[UserID],
+        is_direct: bool,
+        moderators: Any = (),
+        locked_down: bool = True,
+    ) -> RoomID | None:
+        room = RoomID(f"!room{len(self.created) + 1}:example.org")
+        self.created.append(
+            {
+                "room_id": room,
+                "name": name,
+                "invite": list(invite),
+                "is_direct": is_direct,
+                "moderators": list(moderators),
+            }
+        )
+        return room
+
+    async def invite(self, room_id: RoomID, user_id: UserID) -> bool:
+        return True
+
+    async def user_exists(self, user_id: UserID) -> bool:
+        return self.existing_users is None or user_id in self.existing_users
+
+    async def change_power_levels(self, room_id: RoomID, changes: dict[str, Any]) -> bool:
+        self.power.setdefault(room_id, {}).update(changes)
+        return True
+
+    async def redact(self, room_id: RoomID, event_id: EventID, reason: str) -> bool:
+        if room_id in self.refuse_redaction_in:
+            return False
+        self.redacted.append((room_id, event_id))
+        return True
+
+    async def delete_media(self, mxc: str) -> bool:
+        self.deleted_media.append(mxc)
+        return True
+
+    def texts_to(self, room_id: RoomID) -> list[str]:
+        return [s.body for s in self.sent if s.room_id == room_id and s.filename is None]
+
+
+async def make_context(
+    tmp_path: Path,
+    *,
+    workers: list[str] = (),  # type: ignore[assignment]
+    admins: list[str] = (),  # type: ignore[assignment]
+    rooms: dict[str, str] | None = None,
+    policies_dir: Path | None = None,
+    **settings: Any,
+) -> tuple[BotContext, FakeMatrix, Database]:
+    """A context with a migrated database in ``tmp_path``. Close the database when done."""
+    s = Settings(
+        homeserver={"url": "http://127.0.0.1:1"},
+        bot={"user_id": BOT, "password": "x"},
+        data_dir=tmp_path / "data",
+        roles={"workers": list(workers), "admins": list(admins)},
+        rooms=rooms or {},
+        policies_dir=policies_dir or REPO / "policies",
+        **settings,
+    )
+    db = await Database.open(tmp_path / "lotse.db")
+    await db.migrate()
+    db.start_writer()
+    matrix = FakeMatrix()
+
+    async def no_members(room: RoomID) -> set[UserID] | None:
+        return None
+
+    configured: dict[RoomID, str] = {}
+    for kind, ref in (rooms or {}).items():
+        configured[RoomID(ref)] = kind
+    consent_texts = NoticeHolder(s.policies_dir / "consent", ("de", "en"))
+    rules_texts = NoticeHolder(s.policies_dir / "worker-rules", ("de", "en"))
+    assert consent_texts.reload() is None and rules_texts.reload() is None
+    ctx = BotContext(
+        settings=s,
+        catalog=Catalog(s.default_language),
+        state=StateStore(db),
+        pseudonyms=Pseudonymizer(b"k" * 32),
+        roles=RoleResolver([UserID(u) for u in workers], [UserID(u) for u in admins], [], [], no_members),
+        matrix=matrix,
+        consent=ConsentStore(db),
+        sealer=Sealer(b"s" * 32),
+        consent_notices=consent_texts,
+        worker_rules=rules_texts,
+        configured_rooms=configured,
+    )
+    return ctx, matrix, db
