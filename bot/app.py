@@ -32,6 +32,7 @@ from bot.commands.types import Reply
 from bot.config import Settings
 from bot.consent import runtime
 from bot.consent.notices import NoticeError, NoticeHolder
+from bot.consent.rights import resume_postponed_erasures
 from bot.context import BotContext
 from bot.i18n import Catalog
 from bot.ids import EventID, RoomAlias, RoomID, UserID, parse_room_id
@@ -50,6 +51,7 @@ from bot.matrix.events import (
 )
 from bot.pseudonym import Pseudonymizer, load_or_create_key
 from bot.roles import RoleResolver
+from bot.scheduler import Job
 from bot.sealing import Sealer, load_or_create_seal_key
 from bot.store.consent import ConsentStore, EventMeta
 from bot.store.db import Database
@@ -65,6 +67,10 @@ FILTER_HASH = "sync_filter_hash"
 _NO_EVENT = EventID("$none")
 HANDLED_KEEP_MS = 30 * 24 * 3600 * 1000
 UNDECRYPTABLE_PATIENCE_S = 600
+
+
+def s_minutes(minutes: float) -> float:
+    return minutes * 60.0
 
 
 @dataclass
@@ -202,6 +208,13 @@ class Lotse:
             await ctx.state.put(FILTER_HASH, digest)
             await ctx.state.forget_handled_before(int(time.time() * 1000) - HANDLED_KEEP_MS)
 
+            ctx.scheduler.start(
+                Job(
+                    "erasures",
+                    s_minutes(self.settings.consent.erasure_check_minutes),
+                    lambda: resume_postponed_erasures(ctx),
+                )
+            )
             worker = asyncio.create_task(self._work(ctx, gateway), name="lotse-worker")
             syncer = asyncio.create_task(self._sync_loop(gateway, token, filter_id), name="lotse-sync")
             self.ready.set()
@@ -213,6 +226,7 @@ class Lotse:
                 if task is not stopper and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
         finally:
+            await ctx.scheduler.stop()
             if syncer is not None:
                 syncer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

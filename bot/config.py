@@ -156,6 +156,8 @@ class ConsentSettings(_Section):
     minimum_age: int = Field(default=16, ge=0, le=18)
     # Until retention policies name it, the period the notice states for consultation rooms.
     retention_days: int = Field(default=180, ge=1)
+    # How often postponed erasures (rooms under a legal hold) are checked.
+    erasure_check_minutes: float = Field(default=60, gt=0)
 
 
 def default_policies_dir() -> Path:

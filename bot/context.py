@@ -13,6 +13,7 @@ from bot.i18n import Catalog
 from bot.ids import EventID, RoomID, UserID
 from bot.pseudonym import Pseudonymizer
 from bot.roles import RoleResolver
+from bot.scheduler import Scheduler
 from bot.sealing import Sealer
 from bot.store.consent import ConsentStore
 from bot.store.state import StateStore
@@ -77,6 +78,7 @@ class BotContext:
     worker_rules: NoticeHolder
     # room ID → kind for rooms the configuration names (admin, leadership, team).
     configured_rooms: dict[RoomID, str] = field(default_factory=dict)
+    scheduler: Scheduler = field(default_factory=Scheduler)
     clock: Callable[[], float] = time.time
     started_at: float = field(default_factory=time.time)
 

@@ -84,3 +84,12 @@ CREATE TABLE erasure_receipt (
     held_until      INTEGER,
     failures        INTEGER NOT NULL DEFAULT 0
 ) STRICT;
+
+-- Rooms whose part of an erasure waits for a legal hold to end. The periodic job finishes
+-- them; the metadata needed for it (event IDs, media) is kept only until then.
+CREATE TABLE erasure_pending (
+    subject TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    receipt INTEGER NOT NULL REFERENCES erasure_receipt (seq),
+    PRIMARY KEY (subject, room_id)
+) STRICT;

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.commands.registry import CommandTable
-from bot.commands.types import NO_EVENT, CommandError, Reply, Request
+from bot.commands.types import NO_EVENT, ONE_TO_ONE, CommandError, Reply, Request
 from bot.context import BotContext
 from bot.ids import EventID, RoomID, UserID
 from bot.roles import Role
@@ -19,8 +19,6 @@ from bot.roles import Role
 log = logging.getLogger(__name__)
 
 MAX_ARGS = 20
-# Rooms where the bot is the only other member: commands work without "!".
-ONE_TO_ONE = frozenset({"direct", "intake"})
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from bot.context import BotContext
 
 NO_EVENT = EventID("")
+# Rooms where the bot is the only other member: commands work without "!".
+ONE_TO_ONE = frozenset({"direct", "intake"})
 ALL_ROOM_KINDS = frozenset({"direct", "group", "admin", "leadership", "team", "intake", "consultation"})
 ALL_ROLES = frozenset(Role)
 

@@ -29,7 +29,8 @@ class YesNo(enum.Enum):
 YES_EMOJI = frozenset({"✅", "👍", "✔", "☑", "🆗"})
 NO_EMOJI = frozenset({"❌", "👎", "✖", "⛔", "🚫", "❎"})
 _MODIFIERS = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff]")
-_WORD_CHARS = re.compile(r"[^\w\s]", re.UNICODE)
+# Punctuation, symbols and "_" (Markdown emphasis: _ja_) separate words.
+_WORD_CHARS = re.compile(r"[^\w\s]|_", re.UNICODE)
 
 
 def normalize(text: str) -> str:

@@ -69,7 +69,7 @@ def _fill(text: str, values: Mapping[str, str]) -> str:
 
 
 def parse_notice(path: Path, text: str) -> Notice:
-    lines = text.splitlines()
+    lines = text.removeprefix("\ufeff").splitlines()
     if not lines or lines[0].strip() != _FENCE:
         raise NoticeError(path, 1, f"must start with a '{_FENCE}' line opening the header")
     try:
@@ -80,10 +80,15 @@ def parse_notice(path: Path, text: str) -> Notice:
         header = tomllib.loads("\n".join(lines[1:close]))
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
-        raise NoticeError(path, 1 + (int(m.group(1)) if m else 1), f"header: {exc}") from None
+        # "at end of document" carries no line: the error is in the header's last line.
+        raise NoticeError(path, 1 + int(m.group(1)) if m else close, f"header: {exc}") from None
+
+    def line_of(key: str) -> int:
+        return next((i + 1 for i in range(1, close) if lines[i].lstrip().startswith(key)), 2)
+
     version = header.get("version")
-    if not isinstance(version, str | int) or not str(version).strip():
-        raise NoticeError(path, 2, 'header needs version = "…"')
+    if isinstance(version, bool) or not isinstance(version, str | int) or not str(version).strip():
+        raise NoticeError(path, line_of("version"), 'header needs version = "…"')
     effective = header.get("effective")
     if isinstance(effective, str):
         try:
@@ -91,7 +96,7 @@ def parse_notice(path: Path, text: str) -> Notice:
         except ValueError:
             effective = None
     if not isinstance(effective, dt.date):
-        raise NoticeError(path, 2, "header needs effective = YYYY-MM-DD")
+        raise NoticeError(path, line_of("effective"), "header needs effective = YYYY-MM-DD")
     body = lines[close + 1 :]
     markers = [i for i, line in enumerate(body) if line.strip() == FULL_MARKER]
     if len(markers) != 1:
@@ -113,7 +118,12 @@ def load_notices(directory: Path, required: tuple[str, ...]) -> NoticeSet:
         raise NoticeError(directory, 0, "folder does not exist")
     notices = {}
     for path in sorted(directory.glob("*.md")):
-        notices[path.stem] = parse_notice(path, path.read_text(encoding="utf-8"))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            line = path.read_bytes()[: exc.start].count(b"\n") + 1
+            raise NoticeError(path, line, "not UTF-8 text (save the file as UTF-8)") from None
+        notices[path.stem] = parse_notice(path, text)
     for language in required:
         if language not in notices:
             raise NoticeError(directory / f"{language}.md", 0, "missing (required language)")

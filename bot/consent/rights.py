@@ -216,8 +216,16 @@ async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
             failures=str(failures),
         )
         await ctx.matrix.send_text(admin_room, protocol, txn_id_for(cause, "protocol"))
-    if intake.consultation_room and intake.consultation_room not in held:
-        await ctx.matrix.change_power_levels(intake.consultation_room, {"events_default": 100})
+    for i in intakes:
+        if i.consultation_room:
+            # Closed for new messages; under a hold what was written stays readable.
+            await ctx.matrix.change_power_levels(i.consultation_room, {"events_default": 100})
+    for room in held:
+        await ctx.consent.add_pending_erasure(subject, room, receipt)
+    if held:
+        # The kept intake must not invite a second erasure of the same data.
+        for i in intakes:
+            await ctx.consent.update_intake(i.intake_id, state="withdrawn")
     await ctx.consent.erase_subject(subject, keep_rooms=list(held))
     t = ctx.catalog.text
     parts = [t(language, "erase.done", redacted=str(redacted), media=str(media_deleted))]
@@ -228,3 +236,34 @@ async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
     parts.append(t(language, "erase.limits"))
     await ctx.matrix.send_text(intake.room_id, "\n\n".join(parts), txn_id_for(cause, "done"))
     log.info("intake #%d: erasure done (receipt %d)", intake.intake_id, receipt)
+
+
+async def resume_postponed_erasures(ctx: BotContext) -> int:
+    """Finish erasures in rooms whose legal hold has ended; return how many rooms were done."""
+    done = 0
+    reason = ctx.catalog.text(ctx.catalog.default_language, "erase.reason")
+    for subject, room, receipt in await ctx.consent.due_erasures(now_ms()):
+        redacted = []
+        for event in await ctx.consent.events_of(subject, [room]):
+            if await ctx.matrix.redact(room, event.event_id, reason):
+                redacted.append(event.event_id)
+            if ctx.settings.homeserver.admin_api:
+                for mxc in event.media:
+                    await ctx.matrix.delete_media(mxc)
+        finished = await ctx.consent.finish_pending_erasure(subject, room, len(redacted))
+        if finished:
+            await ctx.consent.erase_subject(subject, keep_rooms=[])
+        admin_room = ctx.admin_room()
+        if admin_room is not None:
+            text = ctx.catalog.text(
+                ctx.catalog.default_language,
+                "erase.protocol.resumed",
+                receipt=str(receipt),
+                redacted=str(len(redacted)),
+            )
+            await ctx.matrix.send_text(admin_room, text, txn_id_for(f"resume:{receipt}", room))
+        log.info(
+            "postponed erasure (receipt %d): %d messages redacted after the hold", receipt, len(redacted)
+        )
+        done += 1
+    return done

@@ -171,8 +171,11 @@ async def on_reaction(
 async def apply(ctx: BotContext, intake: Intake, effects: Sequence[flow.Effect], cause: str) -> None:
     """Carry out effects in order. The intake is re-read after each state change."""
     room = intake.room_id
-    for index, effect in enumerate(effects):
-        step = f"{cause}:{index}"
+    for effect in effects:
+        # Named by what it does, not by its position: replaying an event after a crash, from
+        # the state it had already reached, yields the same transaction IDs, so the homeserver
+        # drops the repeated sends.
+        step = f"{cause}:{type(effect).__name__}:{getattr(effect, 'key', '')}"
         language = await client_language(ctx, intake)
         t = ctx.catalog.text
         match effect:

@@ -316,6 +316,37 @@ class ConsentStore:
     async def receipts(self, subject: str) -> list[sqlite3.Row]:
         return await self.db.fetchall("SELECT * FROM erasure_receipt WHERE subject = ?", (subject,))
 
+    def add_pending_erasure(self, subject: str, room_id: RoomID, receipt: int) -> asyncio.Future[None]:
+        return self.db.write(
+            "INSERT OR IGNORE INTO erasure_pending (subject, room_id, receipt) VALUES (?, ?, ?)",
+            (subject, room_id, receipt),
+        )
+
+    async def due_erasures(self, at_ms: int) -> list[tuple[str, RoomID, int]]:
+        """Postponed erasures whose room is no longer under a legal hold."""
+        rows = await self.db.fetchall(
+            "SELECT p.subject, p.room_id, p.receipt FROM erasure_pending p LEFT JOIN legal_hold h"
+            " ON h.room_id = p.room_id AND h.until_ms > ? WHERE h.room_id IS NULL",
+            (at_ms,),
+        )
+        return [(r["subject"], RoomID(r["room_id"]), int(r["receipt"])) for r in rows]
+
+    async def finish_pending_erasure(self, subject: str, room_id: RoomID, redacted: int) -> bool:
+        """Close one postponed part; True when nothing of the person's erasure is left."""
+        await asyncio.gather(
+            self.db.write(
+                "DELETE FROM erasure_pending WHERE subject = ? AND room_id = ?", (subject, room_id)
+            ),
+            self.db.write("DELETE FROM event_meta WHERE sender = ? AND room_id = ?", (subject, room_id)),
+            self.db.write(
+                "UPDATE erasure_receipt SET redacted = redacted + ?, held_rooms = held_rooms - 1,"
+                " completed_at = ? WHERE subject = ? AND held_rooms > 0",
+                (redacted, now_ms(), subject),
+            ),
+        )
+        left = await self.db.fetchval("SELECT COUNT(*) FROM erasure_pending WHERE subject = ?", (subject,))
+        return int(left or 0) == 0
+
     async def erase_subject(self, subject: str, *, keep_rooms: Sequence[RoomID]) -> None:
         """Remove what Lotse stores about a person, except metadata in held rooms."""
         placeholders = ", ".join("?" for _ in keep_rooms) or "''"

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -46,6 +52,7 @@ class BotHarness:
         self.instance: Lotse | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     def settings(self) -> Settings:
         return Settings(
@@ -74,11 +81,64 @@ class BotHarness:
         return self.instance
 
     async def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(30)
+            self.process = None
         if self._task is None or self._stop is None:
             return
         self._stop.set()
         await asyncio.wait_for(self._task, 60)
         self._task = None
+
+    # -- as a separate process, for crash tests -------------------------------------------
+
+    def config_toml(self) -> Path:
+        top: dict[str, Any] = {"data_dir": str(self.data_dir), "log_level": "INFO"}
+        sections: dict[str, dict[str, Any]] = {
+            "homeserver": {"url": self.server.url},
+            "bot": {"user_id": self.user_id, "password": self.password},
+            "roles": {"workers": self.workers, "admins": self.admins},
+            "rooms": dict(self.rooms),
+        }
+        for key, value in self.extra.items():
+            if isinstance(value, dict):
+                sections[key] = value
+            else:
+                top[key] = str(value) if isinstance(value, Path) else value
+        lines = [f"{k} = {json.dumps(v)}" for k, v in top.items()]
+        for name, values in sections.items():
+            lines.append(f"[{name}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+        path = self.data_dir.parent / "lotse.toml"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    async def start_process(self, timeout: float = 60.0) -> None:
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        log = (self.data_dir.parent / "bot.log").open("ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LOTSE_")}
+        self.process = subprocess.Popen(  # noqa: ASYNC220 - a test harness, once per start
+            [sys.executable, "-m", "bot", "-c", str(self.config_toml()), "run"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        deadline = time.monotonic() + timeout
+        logfile = self.data_dir.parent / "bot.log"
+        while b"Lotse is running" not in logfile.read_bytes().split(b"Lotse stopped")[-1]:
+            if self.process.poll() is not None:
+                raise AssertionError(f"bot process exited: {logfile.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError("bot process did not become ready")
+            await asyncio.sleep(0.1)
+
+    def kill_process(self) -> None:
+        """SIGKILL: no clean-up, no flush, like a power cut for the process."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self.process = None
 
     @property
     def running(self) -> bool:

@@ -352,3 +352,37 @@ async def test_erasure_postponed_in_room_under_legal_hold(org: Org) -> None:
         assert db.execute("SELECT held_rooms, held_until IS NOT NULL FROM erasure_receipt").fetchall() == [
             (1, 1)
         ]
+
+    # When the hold ends, the postponed part of the erasure is carried out.
+    reply = await command(org.admin, org.admin_room, bot, f"!aufbewahren {consultation} aus")
+    assert frag("de", "hold.lifted") in reply
+    await worker.wait_for(lambda: all(e in worker.redactions for e in sent), what="postponed redactions")
+    await org.admin.wait_for_text(org.admin_room, bot, "Die Aufbewahrungspflicht ist abgelaufen")
+    with org.db() as db:
+        assert db.execute("SELECT held_rooms FROM erasure_receipt").fetchall() == [(0,)]
+        assert db.execute("SELECT COUNT(*) FROM erasure_pending").fetchone() == (0,)
+        assert db.execute("SELECT COUNT(*) FROM intake").fetchone() == (0,)
+
+
+async def test_consent_record_and_intake_survive_sigkill(org: Org) -> None:
+    bot, client, worker = org.bot.user_id, org.client, org.worker
+    await org.bot.stop()
+    await org.bot.start_process()
+    room = await self_intake(org, "1")
+    await client.wait_for_text(room, bot, "Bist du 16 Jahre oder älter?")
+    await client.send(room, "ja")
+    await client.wait_for_text(room, bot, frag("de", "intake.consent.question"))
+    await client.send(room, "ja")
+    await client.wait_for_text(room, bot, frag("de", "intake.consent.waiting_for_worker"))
+    org.bot.kill_process()
+    assert org.consent_rows() == [("client", "given", "text", "1")]
+
+    await org.bot.start_process()
+    await acknowledge_rules(org)
+    reply = await command(worker, org.team, bot, "!übernehmen 1")
+    assert frag("de", "intake.claim.done_open") in reply
+    await client.accept_invite_from(bot, exclude={room})
+    assert [r for r in org.consent_rows() if r[0] == "client"] == [("client", "given", "text", "1")]
+    # Nothing was answered twice after the restart.
+    answers = [m.body[:30] for m in client.from_user(room, bot)]
+    assert len(answers) == len(set(answers)), answers

@@ -162,6 +162,7 @@ async def hold(ctx: BotContext, req: Request) -> Reply:
         raise CommandError("hold.bad_room", word=req.args[0][:80]) from None
     if req.args[1].casefold() in ("aus", "off", "-"):
         await ctx.consent.lift_hold(room)
+        ctx.scheduler.trigger("erasures")  # anything postponed there may go now
         return Reply(ctx.catalog.text(req.language, "hold.lifted", room=room))
     try:
         until = dt.date.fromisoformat(req.args[1])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import __version__
-from bot.commands.types import Command, CommandError, Reply, Request
+from bot.commands.types import ONE_TO_ONE, Command, CommandError, Reply, Request
 from bot.context import BotContext
 
 
@@ -19,7 +19,7 @@ def syntax(ctx: BotContext, cmd: Command, language: str, *, direct: bool = False
 async def help_command(ctx: BotContext, req: Request) -> Reply:
     lang = req.language
     t = ctx.catalog.text
-    direct = req.room_kind == "direct"
+    direct = req.room_kind in ONE_TO_ONE
     if req.args:
         found = req.table.lookup(req.args[0])
         if found is None or not found[0].allowed(req.roles, req.room_kind):
