@@ -51,6 +51,7 @@ from bot.matrix.events import (
 )
 from bot.pseudonym import Pseudonymizer, load_or_create_key
 from bot.roles import RoleResolver
+from bot.render import to_html
 from bot.scheduler import Job
 from bot.sealing import Sealer, load_or_create_seal_key
 from bot.store.consent import ConsentStore, EventMeta
@@ -423,7 +424,11 @@ class Lotse:
             reply = Reply(ctx.catalog.text(lang, "error.internal"))
         if reply is not None:
             await gateway.send_text(
-                msg.room_id, reply.text, txn_id_for(msg.event_id, "reply"), reply_to=msg.event_id
+                msg.room_id,
+                reply.text,
+                txn_id_for(msg.event_id, "reply"),
+                reply_to=msg.event_id,
+                html=to_html(reply.text) if reply.markdown else None,
             )
         await ctx.state.mark_handled(msg.event_id)
 

@@ -33,6 +33,8 @@ class Request:
 @dataclass(frozen=True)
 class Reply:
     text: str
+    # Markdown texts (notices, rules) also go out formatted.
+    markdown: bool = False
 
 
 class CommandError(Exception):

@@ -19,6 +19,7 @@ from bot.consent.flow import IntakeView, Vocabulary
 from bot.context import BotContext
 from bot.ids import EventID, RoomID, UserID
 from bot.matrix.client import txn_id_for
+from bot.render import to_html
 from bot.store.consent import Intake
 
 log = logging.getLogger(__name__)
@@ -89,9 +90,16 @@ def notice_values(ctx: BotContext, language: str) -> dict[str, str]:
 
 
 async def say(
-    ctx: BotContext, room: RoomID, text: str, cause: str, *, reply_to: EventID | None = None
+    ctx: BotContext,
+    room: RoomID,
+    text: str,
+    cause: str,
+    *,
+    reply_to: EventID | None = None,
+    markdown: bool = False,
 ) -> EventID | None:
-    return await ctx.matrix.send_text(room, text, txn_id_for(cause, room), reply_to=reply_to)
+    html = to_html(text) if markdown else None
+    return await ctx.matrix.send_text(room, text, txn_id_for(cause, room), reply_to=reply_to, html=html)
 
 
 def language_menu(ctx: BotContext) -> str:
@@ -194,13 +202,13 @@ async def apply(ctx: BotContext, intake: Intake, effects: Sequence[flow.Effect],
                 notice = ctx.consent_notices.get().for_language(language, ctx.catalog.default_language)
                 summary, _ = notice.render(notice_values(ctx, language))
                 question = t(language, "intake.consent.question")
-                event = await say(ctx, room, f"{summary}\n\n{question}", step)
+                event = await say(ctx, room, f"{summary}\n\n{question}", step, markdown=True)
                 if event is not None:
                     await ctx.consent.update_intake(intake.intake_id, question_event=event)
             case flow.ShowFullNotice():
                 notice = ctx.consent_notices.get().for_language(language, ctx.catalog.default_language)
                 _, full = notice.render(notice_values(ctx, language))
-                await say(ctx, room, full, step)
+                await say(ctx, room, full, step, markdown=True)
             case flow.SetLanguage(code):
                 await ctx.state.set_language(intake.subject, code)
             case flow.SetState(state, minor):

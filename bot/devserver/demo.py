@@ -57,30 +57,10 @@ def prepare(directory: Path, port: int) -> tuple[SynapseServer, dict[str, Any]]:
         server.register(name, passwords[name])
         accounts[name] = Account(f"@{name}:{server.server_name}", passwords[name])
 
-    if "admin_room" not in state:
-        admin = server.login(accounts["admin"].user_id, passwords["admin"])
-        status, body = server.api(
-            "POST",
-            "/_matrix/client/v3/createRoom",
-            {
-                "name": "Lotse Admin",
-                "preset": "private_chat",
-                "invite": [f"@lotse:{server.server_name}"],
-                "initial_state": [
-                    {
-                        "type": "m.room.encryption",
-                        "state_key": "",
-                        "content": {"algorithm": "m.megolm.v1.aes-sha2"},
-                    }
-                ],
-            },
-            admin.access_token,
-        )
-        if status != 200:
-            raise RuntimeError(f"creating the admin room failed: {status} {body.get('errcode')}")
-        state["admin_room"] = body["room_id"]
-        server.api("POST", "/_matrix/client/v3/logout", {}, admin.access_token)
-        _save(state_file, state)
+    for key, owner, name in (("admin_room", "admin", "Lotse Admin"), ("team_room", "anna", "Team")):
+        if key not in state:
+            state[key] = _create_room(server, accounts[owner], name)
+            _save(state_file, state)
 
     bot_dir = directory / "bot"
     bot_dir.mkdir(exist_ok=True, mode=0o700)
@@ -93,11 +73,43 @@ def prepare(directory: Path, port: int) -> tuple[SynapseServer, dict[str, Any]]:
             "password_file": str(bot_dir / "password"),
         },
         "data_dir": str(bot_dir),
-        "rooms": {"admin": state["admin_room"]},
+        "rooms": {"admin": state["admin_room"], "team": state["team_room"]},
+        "organisation": {
+            "name": "Demo-Beratungsstelle",
+            "controller": "Demo e.V., Musterstraße 1, 12345 Musterstadt",
+            "dpo_contact": "datenschutz@demo.invalid",
+        },
+        "consent": {"minimum_age": 16},
         "roles": {"workers": [accounts["anna"].user_id], "admins": [accounts["admin"].user_id]},
     }
     _save(state_file, state)
     return server, state
+
+
+def _create_room(server: SynapseServer, owner: Account, name: str) -> str:
+    """An encrypted room owned by a demo person, with the bot invited."""
+    login = server.login(owner.user_id, owner.password)
+    status, body = server.api(
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        {
+            "name": name,
+            "preset": "private_chat",
+            "invite": [f"@lotse:{server.server_name}"],
+            "initial_state": [
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
+            ],
+        },
+        login.access_token,
+    )
+    server.api("POST", "/_matrix/client/v3/logout", {}, login.access_token)
+    if status != 200:
+        raise RuntimeError(f"creating the room {name!r} failed: {status} {body.get('errcode')}")
+    return str(body["room_id"])
 
 
 def banner(server: SynapseServer, state: dict[str, Any], directory: Path) -> str:
@@ -118,12 +130,16 @@ def banner(server: SynapseServer, state: dict[str, Any], directory: Path) -> str
  client: choose "custom homeserver" {server.url} and one of
 {rows}
 
- Try first:
-  1. As anna: start a direct chat with @lotse:{sn} and write: hilfe
-     (the bot joins, answers encrypted; write "help" for English)
-  2. As anna: write "sprache" to see the language menu, "sprache 2" to switch.
-  3. As admin: open the room "Lotse Admin" and write: !status
-  4. As kim (a client): invite the bot into a group room: it politely declines.
+ Try first (a client's first contact, consent, and the worker taking over):
+  1. As kim (client): start a direct chat with @lotse:{sn}. Lotse offers
+     languages, asks for kim's age and consent ("ja"/"yes", or react ✅).
+  2. As anna (social worker): open the room "Team". Lotse announced the new
+     request there. Write !bestätigen (usage rules), then !übernehmen 1:
+     a counselling room for anna and kim opens.
+  3. As kim, in the chat with Lotse: meine-daten (your data as files),
+     widerruf (withdraw consent), löschen (erase your messages).
+  4. As anna: !neu @kim:{sn} starts an intake from the worker's side;
+     !hilfe lists everything. As admin, in "Lotse Admin": !status, !neu-laden.
 
  No Matrix client at hand? In a second terminal, chat as a demo person:
     .venv/bin/lotse chat anna      (or kim, admin)

@@ -102,7 +102,10 @@ async def delete(ctx: BotContext, req: Request) -> Reply:
 async def rules(ctx: BotContext, req: Request) -> Reply:
     notice = ctx.worker_rules.get().for_language(req.language, ctx.catalog.default_language)
     _, full = notice.render(runtime.notice_values(ctx, req.language))
-    return Reply(f"{full}\n\n{ctx.catalog.text(req.language, 'rules.how_to_ack', version=notice.version)}")
+    return Reply(
+        f"{full}\n\n{ctx.catalog.text(req.language, 'rules.how_to_ack', version=notice.version)}",
+        markdown=True,
+    )
 
 
 async def acknowledge(ctx: BotContext, req: Request) -> Reply:
@@ -128,7 +131,9 @@ async def rules_acknowledged(ctx: BotContext, user: UserID) -> bool:
 async def rules_prompt(ctx: BotContext, language: str) -> Reply:
     notice = ctx.worker_rules.get().for_language(language, ctx.catalog.default_language)
     summary, _ = notice.render(runtime.notice_values(ctx, language))
-    return Reply(f"{summary}\n\n{ctx.catalog.text(language, 'rules.required', version=notice.version)}")
+    return Reply(
+        f"{summary}\n\n{ctx.catalog.text(language, 'rules.required', version=notice.version)}", markdown=True
+    )
 
 
 async def reload_texts(ctx: BotContext, req: Request) -> Reply:
