@@ -50,8 +50,8 @@ from bot.matrix.events import (
     invites,
 )
 from bot.pseudonym import Pseudonymizer, load_or_create_key
-from bot.roles import RoleResolver
 from bot.render import to_html
+from bot.roles import RoleResolver
 from bot.scheduler import Job
 from bot.sealing import Sealer, load_or_create_seal_key
 from bot.store.consent import ConsentStore, EventMeta
