@@ -46,10 +46,7 @@ def main(argv: list[str]) -> int:
         return 2
     command, rest = argv[0], argv[1:]
     ensure_env()
-    if command == "run":
-        args = [str(BIN / "lotse"), "demo", *rest]
-    else:
-        args = [str(PY), "-m", "pytest", *rest]
+    args = [str(BIN / "lotse"), "demo", *rest] if command == "run" else [str(PY), "-m", "pytest", *rest]
     os.chdir(ROOT)
     # Replace this process: Ctrl-C then reaches the bot directly and stops it cleanly.
     os.execv(args[0], args)

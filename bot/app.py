@@ -45,17 +45,23 @@ from bot.matrix.events import (
     IncomingMembership,
     IncomingMessage,
     IncomingReaction,
+    RecordedIn,
     Undecryptable,
     convert,
     invites,
+    recorded,
 )
 from bot.pseudonym import Pseudonymizer, load_or_create_key
 from bot.render import to_html
+from bot.retention import service as retention
+from bot.retention.policy import PolicyHolder
+from bot.retention.sweeper import sweep
 from bot.roles import RoleResolver
 from bot.scheduler import Job
 from bot.sealing import Sealer, load_or_create_seal_key
 from bot.store.consent import ConsentStore, EventMeta
 from bot.store.db import Database
+from bot.store.retention import RetentionStore
 from bot.store.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -149,6 +155,8 @@ class Lotse:
             sealer=Sealer(load_or_create_seal_key(self.data_dir / "keys" / "seal.key")),
             consent_notices=self._texts(s.policies_dir / "consent"),
             worker_rules=self._texts(s.policies_dir / "worker-rules"),
+            retention=RetentionStore(db),
+            policies=PolicyHolder(s.policies_dir),
             configured_rooms=configured,
         )
         self.ctx = ctx
@@ -209,6 +217,17 @@ class Lotse:
             await ctx.state.put(FILTER_HASH, digest)
             await ctx.state.forget_handled_before(int(time.time() * 1000) - HANDLED_KEEP_MS)
 
+            await retention.register_rooms(ctx, [RoomID(r) for r in gateway.client.rooms])
+            await retention.load_at_start(ctx)
+            ctx.scheduler.start(Job("backfill", 3600, lambda: retention.backfill(ctx), first_delay=1))
+            ctx.scheduler.start(
+                Job(
+                    "sweep",
+                    s_minutes(self.settings.retention.sweep_minutes),
+                    lambda: sweep(ctx),
+                    first_delay=10,
+                )
+            )
             ctx.scheduler.start(
                 Job(
                     "erasures",
@@ -263,6 +282,9 @@ class Lotse:
                 if event.event_id in seen:
                     continue
                 seen.add(event.event_id)
+                meta = recorded(event)
+                if meta is not None:
+                    items.append(RecordedIn(room_id, meta))
                 value = convert(room_id, event)
                 if isinstance(value, Undecryptable):
                     self._waiting[event.event_id] = _Waiting(room_id, event)
@@ -320,8 +342,25 @@ class Lotse:
         if isinstance(item, IncomingInvite):
             await self._on_invite(ctx, gateway, item)
             return
-        if isinstance(item, IncomingMessage | IncomingReaction):
-            await self._record(ctx, item)
+        if isinstance(item, RecordedIn):
+            # Metadata of every message-like event, never its body, readable or not:
+            # what retention and erasure work from.
+            meta = item.meta
+            # Not awaited: the writer commits in order, so this lands no later than the batch's
+            # sync token, and waiting for each commit would slow every message down.
+            ctx.consent.record_events(
+                [
+                    EventMeta(
+                        meta.event_id,
+                        item.room_id,
+                        ctx.subject(meta.sender),
+                        meta.timestamp_ms,
+                        meta.type,
+                        meta.media,
+                    )
+                ]
+            )
+            return
         if (
             not isinstance(item, Undecryptable)
             and item.event_id != _NO_EVENT
@@ -334,21 +373,6 @@ class Lotse:
             await self._on_reaction(ctx, gateway, item)
         elif isinstance(item, IncomingMembership):
             await self._on_membership(ctx, gateway, item)
-
-    async def _record(self, ctx: BotContext, item: IncomingMessage | IncomingReaction) -> None:
-        """Metadata of every event, never its body: what retention and erasure work from."""
-        await ctx.consent.record_events(
-            [
-                EventMeta(
-                    item.event_id,
-                    item.room_id,
-                    ctx.subject(item.sender),
-                    item.timestamp_ms,
-                    "m.room.message" if isinstance(item, IncomingMessage) else "m.reaction",
-                    item.media if isinstance(item, IncomingMessage) else (),
-                )
-            ]
-        )
 
     async def _room_kind(self, ctx: BotContext, room_id: RoomID) -> str:
         return ctx.configured_rooms.get(room_id) or await ctx.state.room_kind(room_id) or "group"
@@ -377,6 +401,7 @@ class Lotse:
         if not await gateway.join(invite.room_id):
             return
         await ctx.state.set_room_kind(invite.room_id, decision.room_kind)
+        ctx.scheduler.trigger("backfill")
         log.info(
             "joined %s room %s (invited by %s)",
             decision.room_kind,

@@ -154,10 +154,19 @@ class OrganisationSettings(_Section):
 class ConsentSettings(_Section):
     # Clients younger than this need a guardian's consent on file (Art. 8 GDPR); 0 = never ask.
     minimum_age: int = Field(default=16, ge=0, le=18)
-    # Until retention policies name it, the period the notice states for consultation rooms.
+    # The period the notice states when no retention policy covers consultation rooms.
     retention_days: int = Field(default=180, ge=1)
     # How often postponed erasures (rooms under a legal hold) are checked.
     erasure_check_minutes: float = Field(default=60, gt=0)
+
+
+class RetentionSettings(_Section):
+    # How often the sweep runs; admins can also start one with !löschlauf.
+    sweep_minutes: float = Field(default=60, gt=0)
+    # Post a short notice in a room when a policy starts to apply or changes.
+    notices: bool = True
+    # Also ask Synapse to purge history up to the cutoff (admin API; deletes server-side).
+    purge_history: bool = False
 
 
 def default_policies_dir() -> Path:
@@ -186,6 +195,7 @@ class Settings(BaseSettings):
     roles: RoleSettings = Field(default_factory=RoleSettings)
     organisation: OrganisationSettings = Field(default_factory=OrganisationSettings)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     # Consent notices, workers' rules and retention policies (see policies/README.md).
     policies_dir: Path = Field(default_factory=default_policies_dir)
     pseudonym_key_file: Path | None = None

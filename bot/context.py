@@ -10,12 +10,15 @@ from typing import Any, Protocol
 from bot.config import Settings
 from bot.consent.notices import NoticeHolder
 from bot.i18n import Catalog
-from bot.ids import EventID, RoomID, UserID
+from bot.ids import EventID, RoomAlias, RoomID, UserID
+from bot.matrix.events import Recorded
 from bot.pseudonym import Pseudonymizer
+from bot.retention.policy import PolicyHolder
 from bot.roles import RoleResolver
 from bot.scheduler import Scheduler
 from bot.sealing import Sealer
 from bot.store.consent import ConsentStore
+from bot.store.retention import RetentionStore
 from bot.store.state import StateStore
 
 
@@ -63,6 +66,14 @@ class MatrixPort(Protocol):
 
     async def delete_media(self, mxc: str) -> bool: ...
 
+    async def set_room_state(self, room_id: RoomID, event_type: str, content: dict[str, Any]) -> bool: ...
+
+    async def purge_history(self, room_id: RoomID, up_to_ms: int) -> bool: ...
+
+    async def room_history(self, room_id: RoomID, max_events: int = 50_000) -> list[Recorded]: ...
+
+    async def resolve_alias(self, alias: RoomAlias) -> RoomID | None: ...
+
 
 @dataclass
 class BotContext:
@@ -76,9 +87,13 @@ class BotContext:
     sealer: Sealer
     consent_notices: NoticeHolder
     worker_rules: NoticeHolder
+    retention: RetentionStore
+    policies: PolicyHolder
     # room ID → kind for rooms the configuration names (admin, leadership, team).
     configured_rooms: dict[RoomID, str] = field(default_factory=dict)
     scheduler: Scheduler = field(default_factory=Scheduler)
+    # Aliases named in policy files, resolved to room IDs at start-up and on reload.
+    policy_rooms: dict[str, RoomID] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
     started_at: float = field(default_factory=time.time)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from bot.commands.handlers import consent, general
+from bot.commands.handlers import consent, general, retention
 from bot.commands.types import ALL_ROLES, ALL_ROOM_KINDS, Arg, Command
 from bot.roles import Role
 
@@ -50,6 +50,8 @@ class CommandTable:
 STAFF = frozenset({Role.WORKER, Role.ADMIN})
 STAFF_ROOMS = frozenset({"direct", "group", "team", "admin", "leadership"})
 CLIENT_ROOMS = frozenset({"intake"})
+ADMINS = frozenset({Role.ADMIN})
+ADMIN_ROOM = frozenset({"admin"})
 
 COMMANDS = CommandTable(
     [
@@ -148,6 +150,61 @@ COMMANDS = CommandTable(
             room_kinds=frozenset({"admin"}),
             handler=consent.hold,
             args=(Arg("arg.room"), Arg("arg.date_or_off")),
+        ),
+        Command(
+            key="policies",
+            names={"de": "richtlinien", "en": "policies"},
+            roles=ADMINS,
+            room_kinds=ADMIN_ROOM,
+            handler=retention.list_policies,
+        ),
+        Command(
+            key="policy",
+            names={"de": "richtlinie", "en": "policy"},
+            roles=ADMINS,
+            room_kinds=ADMIN_ROOM,
+            handler=retention.show_policy,
+            args=(Arg("arg.policy"),),
+        ),
+        Command(
+            key="room_policy",
+            names={"de": "raumregel", "en": "room-policy"},
+            roles=ADMINS,
+            room_kinds=ADMIN_ROOM,
+            handler=retention.room_policy,
+            args=(Arg("arg.room"),),
+        ),
+        Command(
+            key="assign",
+            names={"de": "zuweisen", "en": "assign"},
+            roles=ADMINS,
+            room_kinds=ADMIN_ROOM,
+            handler=retention.assign,
+            args=(Arg("arg.room"), Arg("arg.policy")),
+        ),
+        Command(
+            key="dry_run",
+            names={"de": "probelauf", "en": "dry-run"},
+            roles=ADMINS,
+            room_kinds=ADMIN_ROOM,
+            handler=retention.dry_run,
+        ),
+        Command(
+            key="sweep",
+            names={"de": "löschlauf", "en": "sweep"},
+            aliases=("loeschlauf",),
+            roles=ADMINS,
+            room_kinds=ADMIN_ROOM,
+            handler=retention.sweep_now,
+        ),
+        Command(
+            key="report",
+            names={"de": "löschbericht", "en": "retention-report"},
+            aliases=("loeschbericht",),
+            roles=ADMINS,
+            room_kinds=ADMIN_ROOM,
+            handler=retention.show_report,
+            args=(Arg("arg.days", required=False),),
         ),
         Command(
             key="status",

@@ -19,6 +19,7 @@ import json
 import logging
 from typing import Any
 
+from bot.consent.runtime import consultation_retention_days
 from bot.context import BotContext
 from bot.ids import RoomID
 from bot.matrix.client import txn_id_for
@@ -77,7 +78,7 @@ async def collect(ctx: BotContext, subject: str) -> dict[str, Any]:
             for i in intakes
         ],
         "rooms": rooms,
-        "retention": {"messages_deleted_after_days": ctx.settings.consent.retention_days},
+        "retention": {"messages_deleted_after_days": consultation_retention_days(ctx)},
         "pending_requests": ["erasure awaiting your confirmation"]
         if any(i.state == "erase_confirm" for i in intakes)
         else [],

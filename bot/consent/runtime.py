@@ -69,6 +69,16 @@ def vocabulary(ctx: BotContext, language: str) -> Vocabulary:
     )
 
 
+def consultation_retention_days(ctx: BotContext) -> int:
+    """What the notice promises: the policy that will apply to the consultation room."""
+    from bot.retention.resolve import resolve
+
+    policy = resolve(RoomID(""), "consultation", ctx.policies.current, {}).policy
+    if policy is None:
+        return ctx.settings.consent.retention_days
+    return max(1, round(policy.message_lifetime.total_seconds() / 86400))
+
+
 def notice_values(ctx: BotContext, language: str) -> dict[str, str]:
     org = ctx.settings.organisation
     default = ctx.catalog.default_language
@@ -80,7 +90,7 @@ def notice_values(ctx: BotContext, language: str) -> dict[str, str]:
         "recipients": localized(org.recipients, language, default),
         "other_channels": localized(org.other_channels, language, default),
         "retention": ctx.catalog.text(
-            language, "consent.retention", days=str(ctx.settings.consent.retention_days)
+            language, "consent.retention", days=str(consultation_retention_days(ctx))
         ),
         "age": str(ctx.settings.consent.minimum_age),
     }

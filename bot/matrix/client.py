@@ -33,6 +33,7 @@ from nio import (
     ErrorResponse,
     JoinedMembersResponse,
     LoginResponse,
+    MatrixRoom,
     MessageDirection,
     RoomCreateResponse,
     RoomGetStateEventResponse,
@@ -46,6 +47,7 @@ from nio import (
 )
 
 from bot.ids import EventID, RoomAlias, RoomID, UserID
+from bot.matrix.events import Recorded, recorded
 from bot.matrix.retry import RetryPolicy, is_retryable_status
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ T = TypeVar("T")
 # Timeline event types the bot needs. State types are listed too: a room that turns on
 # encryption announces it in the timeline, and missing that would make the bot send in clear.
 TIMELINE_TYPES = [
+    "m.sticker",
     "m.room.message",
     "m.room.encrypted",
     "m.room.redaction",
@@ -67,6 +70,10 @@ TIMELINE_TYPES = [
     "m.room.tombstone",
     "m.room.retention",
 ]
+
+
+# Events whose metadata retention and erasure work from.
+MESSAGE_TYPES = ["m.room.message", "m.room.encrypted", "m.reaction", "m.sticker"]
 
 
 def sync_filter(timeline_limit: int) -> dict[str, Any]:
@@ -472,14 +479,36 @@ class MatrixGateway:
             return None
         return RoomID(resp.room_id)
 
-    async def wait_for_room(self, room_id: RoomID, timeout: float = 30.0) -> bool:
-        """Wait until a sync has told nio about a room (needed before an encrypted send)."""
+    async def wait_for_room(self, room_id: RoomID, timeout: float = 3.0) -> bool:
+        """Make sure nio knows a room before sending to it (it must know whether to encrypt).
+
+        A room the bot has just joined arrives with the next sync, so wait briefly for that.
+        A room without activity since this start never appears in an incremental sync: learn
+        it from the server instead (is the bot a member, is the room encrypted).
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while room_id not in self.client.rooms:
             if loop.time() > deadline:
-                return False
+                return await self._learn_room(room_id)
             await asyncio.sleep(0.05)
+        return True
+
+    async def _learn_room(self, room_id: RoomID) -> bool:
+        encrypted = room_id in self.client.encrypted_rooms
+        if not encrypted:
+            resp = await self.call(
+                "room encryption", lambda: self.client.room_get_state_event(room_id, "m.room.encryption")
+            )
+            if isinstance(resp, RoomGetStateEventResponse):
+                encrypted = True
+            elif getattr(resp, "status_code", None) != "M_NOT_FOUND":
+                log.warning("room %s is not accessible: %s", room_id, getattr(resp, "status_code", resp))
+                return False
+        if room_id not in self.client.rooms:
+            self.client.rooms[room_id] = MatrixRoom(room_id, self.user_id, encrypted)
+            if encrypted:
+                self.client.encrypted_rooms.add(room_id)
         return True
 
     # -- sending ---------------------------------------------------------------------------
@@ -603,6 +632,65 @@ class MatrixGateway:
             self.persistent,
         )
         return isinstance(put, RoomPutStateResponse)
+
+    async def set_room_state(self, room_id: RoomID, event_type: str, content: dict[str, Any]) -> bool:
+        resp = await self.call(
+            "set state", lambda: self.client.room_put_state(room_id, event_type, content), self.persistent
+        )
+        if not isinstance(resp, RoomPutStateResponse):
+            log.warning(
+                "setting %s in %s failed: %s", event_type, room_id, getattr(resp, "status_code", resp)
+            )
+            return False
+        return True
+
+    async def purge_history(self, room_id: RoomID, up_to_ms: int) -> bool:
+        """Synapse's purge-history admin API, local events included; waits for the result."""
+        status, body = await self.raw(
+            "POST",
+            f"/_synapse/admin/v1/purge_history/{quote(room_id)}",
+            {"delete_local_events": True, "purge_up_to_ts": up_to_ms},
+            what="purge history",
+        )
+        if status != 200 or "purge_id" not in body:
+            log.warning("purge of %s refused: %s %s", room_id, status, body.get("errcode"))
+            return False
+        purge_id = body["purge_id"]
+        for _ in range(120):
+            status, state = await self.raw(
+                "GET", f"/_synapse/admin/v1/purge_history_status/{quote(purge_id)}", what="purge status"
+            )
+            if state.get("status") == "complete":
+                return True
+            if state.get("status") == "failed" or status != 200:
+                log.warning("purge of %s failed: %s", room_id, state.get("error") or status)
+                return False
+            await asyncio.sleep(0.5)
+        log.warning("purge of %s did not finish in time", room_id)
+        return False
+
+    async def room_history(self, room_id: RoomID, max_events: int = 50_000) -> list[Recorded]:
+        """Metadata of a room's message-like events up to now, for rooms older than the bot."""
+        events: list[Any] = []
+        token = self.client.next_batch
+        while len(events) < max_events:
+            resp = await self.call(
+                "history",
+                lambda t=token: self.client.room_messages(  # type: ignore[misc]
+                    room_id,
+                    start=t,
+                    direction=MessageDirection.back,
+                    limit=500,
+                    message_filter={"types": MESSAGE_TYPES},
+                ),
+            )
+            if not isinstance(resp, RoomMessagesResponse) or not resp.chunk:
+                break
+            events.extend(resp.chunk)
+            if not resp.end or resp.end == token:
+                break
+            token = resp.end
+        return [r for r in (recorded(e) for e in events) if r is not None]
 
     async def redact(self, room_id: RoomID, event_id: EventID, reason: str) -> bool:
         resp = await self.call(

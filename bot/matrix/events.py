@@ -66,7 +66,26 @@ class Undecryptable:
     session_id: str
 
 
-Incoming = IncomingMessage | IncomingReaction | IncomingMembership | IncomingInvite | Undecryptable
+@dataclass(frozen=True)
+class Recorded:
+    """What retention needs to know of any message-like event: never its content."""
+
+    event_id: EventID
+    sender: UserID
+    timestamp_ms: int
+    type: str
+    media: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordedIn:
+    room_id: RoomID
+    meta: Recorded
+
+
+Incoming = (
+    IncomingMessage | IncomingReaction | IncomingMembership | IncomingInvite | Undecryptable | RecordedIn
+)
 
 
 def convert(room_id: RoomID, event: Any) -> Incoming | None:
@@ -100,6 +119,28 @@ def convert(room_id: RoomID, event: Any) -> Incoming | None:
     if isinstance(event, RoomMemberEvent):
         return IncomingMembership(room_id, EventID(event.event_id), UserID(event.state_key), event.membership)
     return None
+
+
+def recorded(event: Any) -> Recorded | None:
+    source = getattr(event, "source", None) or {}
+    event_type = source.get("type")
+    if not event_type or "state_key" in source or not getattr(event, "event_id", None):
+        return None
+    if source.get("unsigned", {}).get("redacted_because") or (
+        event_type != "m.room.encrypted" and not source.get("content")
+    ):
+        return None  # already redacted
+    content = source.get("content", {})
+    if isinstance(event, RoomMessage):
+        content = event.source.get("content", {})  # the decrypted content for encrypted events
+        event_type = "m.room.message"
+    return Recorded(
+        EventID(event.event_id),
+        UserID(event.sender),
+        int(getattr(event, "server_timestamp", 0) or source.get("origin_server_ts", 0)),
+        str(event_type),
+        media_uris(content) if isinstance(content, dict) else (),
+    )
 
 
 def media_uris(content: dict[str, Any]) -> tuple[str, ...]:

@@ -208,7 +208,7 @@ class ConsentStore:
         assignments = ", ".join(f"{name} = ?" for name in fields)
         values = [int(v) if isinstance(v, bool) else v for v in fields.values()]
         return self.db.write(
-            f"UPDATE intake SET {assignments}, updated_at = ? WHERE intake_id = ?",  # noqa: S608 - names checked above
+            f"UPDATE intake SET {assignments}, updated_at = ? WHERE intake_id = ?",
             (*values, now_ms(), intake_id),
         )
 
@@ -353,7 +353,7 @@ class ConsentStore:
         statements: list[tuple[str, Sequence[object]]] = [
             ("DELETE FROM consent_log WHERE subject = ?", (subject,)),
             (
-                f"DELETE FROM event_meta WHERE sender = ? AND room_id NOT IN ({placeholders})",  # noqa: S608
+                f"DELETE FROM event_meta WHERE sender = ? AND room_id NOT IN ({placeholders})",
                 (subject, *keep_rooms),
             ),
             ("DELETE FROM user_pref WHERE subject = ?", (subject,)),

@@ -4,10 +4,11 @@ Migrations are ``migrations/NNNN_name.sql`` files, applied in order at start-up,
 own transaction together with the bump of ``PRAGMA user_version``; a database newer than the
 code is refused rather than guessed at. A fresh database runs them all.
 
-Writes go through one writer task that groups up to ``batch_size`` statements or
-``batch_window`` seconds into one transaction: aiosqlite costs a thread hop per await, and a
-commit per row would cap throughput at a few thousand rows per second (see the performance
-notes). Callers that need durability await the returned future; it resolves after COMMIT.
+Writes go through one writer task that groups what has queued up (at most ``batch_size``
+statements) into one transaction: aiosqlite costs a thread hop per await, and a commit per row
+would cap throughput at a few thousand rows per second (see the performance notes). Writes are
+committed in the order they were queued. Callers that need durability await the returned
+future; it resolves after COMMIT.
 """
 
 from __future__ import annotations
@@ -75,12 +76,11 @@ class _Write:
 
 
 class Database:
-    def __init__(self, conn: aiosqlite.Connection, batch_size: int = 100, batch_window: float = 0.05):
+    def __init__(self, conn: aiosqlite.Connection, batch_size: int = 500):
         self.conn = conn
         self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._batch_size = batch_size
-        self._batch_window = batch_window
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -175,16 +175,11 @@ class Database:
             if first is None:
                 return
             batch = [first]
-            deadline = asyncio.get_running_loop().time() + self._batch_window
             stop = False
-            while len(batch) < self._batch_size:
-                timeout = deadline - asyncio.get_running_loop().time()
-                if timeout <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), timeout)
-                except TimeoutError:
-                    break
+            # Take what has queued up meanwhile, without waiting for more: an idle bot commits
+            # at once, a busy one gets large transactions because writes pile up during commits.
+            while len(batch) < self._batch_size and not self._queue.empty():
+                item = self._queue.get_nowait()
                 if item is None:
                     stop = True
                     break

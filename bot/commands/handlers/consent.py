@@ -155,6 +155,9 @@ async def reload_texts(ctx: BotContext, req: Request) -> Reply:
                     version=kept,
                 )
             )
+    from bot.commands.handlers.retention import reload_retention
+
+    lines.append(await reload_retention(ctx, req))
     return Reply("\n".join(lines))
 
 
@@ -167,6 +170,7 @@ async def hold(ctx: BotContext, req: Request) -> Reply:
         raise CommandError("hold.bad_room", word=req.args[0][:80]) from None
     if req.args[1].casefold() in ("aus", "off", "-"):
         await ctx.consent.lift_hold(room)
+        await ctx.retention.audit(ctx.subject(req.sender), "hold_lifted", room, None, None)
         ctx.scheduler.trigger("erasures")  # anything postponed there may go now
         return Reply(ctx.catalog.text(req.language, "hold.lifted", room=room))
     try:
@@ -175,4 +179,5 @@ async def hold(ctx: BotContext, req: Request) -> Reply:
         raise CommandError("hold.bad_date", word=req.args[1][:20]) from None
     until_ms = int(dt.datetime.combine(until, dt.time(23, 59, 59), dt.UTC).timestamp() * 1000)
     await ctx.consent.set_hold(room, until_ms, ctx.subject(req.sender))
+    await ctx.retention.audit(ctx.subject(req.sender), "hold_set", room, None, until.isoformat())
     return Reply(ctx.catalog.text(req.language, "hold.set", room=room, until=until.isoformat()))

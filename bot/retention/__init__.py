@@ -1,0 +1,1 @@
+"""Retention: policies admins write, enforced on real messages, with evidence."""

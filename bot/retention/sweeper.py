@@ -1,0 +1,262 @@
+"""The sweep: find expired events, redact them, delete their media, and keep the evidence.
+
+One sweep walks every room Lotse is in:
+
+1. Resolve the room's policy (see :mod:`bot.retention.resolve`); rooms without one are kept.
+2. Make the room say what applies: ``m.room.retention`` state (so a homeserver with retention
+   enabled purges on its side too) and, when the policy is new or changed, a short notice in
+   the room's language.
+3. Skip rooms under a legal hold.
+4. Redact expired events in batches, oldest first (an index on ``(room_id, ts)`` over events
+   not yet redacted keeps this fast on millions of rows), and delete media whose own lifetime
+   ended. Every redaction's transaction ID is derived from the event ID, so a sweep that is
+   killed half-way and run again never redacts an event twice: the homeserver recognises the
+   repeated transaction. An event is marked redacted only after the homeserver said so.
+5. Optionally ask Synapse to purge history up to the cutoff (admin API).
+6. Write what was done per room kind into ``retention_run``; an expired event that could not
+   be removed is an alert in the admin room.
+
+Rate limits and outages are handled below this module: requests wait and retry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from bot.context import BotContext
+from bot.ids import EventID, RoomID
+from bot.matrix.client import txn_id_for
+from bot.retention.policy import Policy, format_duration
+from bot.retention.resolve import Resolution, resolve
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+
+
+@dataclass
+class RoomPlan:
+    room_id: RoomID
+    kind: str
+    resolution: Resolution
+    held_until: int | None
+    expired: int = 0
+    media_expired: int = 0
+
+
+@dataclass
+class SweepResult:
+    run: int | None = None
+    redacted: int = 0
+    media_deleted: int = 0
+    failures: int = 0
+    purges: int = 0
+    forbidden_rooms: set[RoomID] = field(default_factory=set)
+    survivors: Counter[str] = field(default_factory=Counter)
+
+
+def now_ms(ctx: BotContext) -> int:
+    return int(ctx.clock() * 1000)
+
+
+def cutoffs(policy: Policy, at_ms: int) -> tuple[int, int]:
+    return (
+        at_ms - int(policy.message_lifetime.total_seconds() * 1000),
+        at_ms - int(policy.media_lifetime.total_seconds() * 1000),
+    )
+
+
+async def room_refs(ctx: BotContext, room_id: RoomID) -> set[str]:
+    """The room's ID and the aliases under which policy files may name it."""
+    return {room_id} | {alias for alias, room in ctx.policy_rooms.items() if room == room_id}
+
+
+async def plan(ctx: BotContext) -> list[RoomPlan]:
+    """Which policy applies where and how much is due: the dry run, and the sweep's first step."""
+    policies = ctx.policies.current
+    assignments = await ctx.retention.assignments()
+    at = now_ms(ctx)
+    plans = []
+    for room in await ctx.retention.rooms():
+        kind = ctx.configured_rooms.get(room.room_id, room.kind)
+        resolution = resolve(room.room_id, kind, policies, assignments, await room_refs(ctx, room.room_id))
+        held = await ctx.consent.hold_until(room.room_id, at)
+        p = RoomPlan(room.room_id, kind, resolution, held)
+        if resolution.policy is not None and held is None:
+            cut, media_cut = cutoffs(resolution.policy, at)
+            p.expired, p.media_expired = await ctx.retention.count_expired(room.room_id, cut, media_cut)
+        plans.append(p)
+    return plans
+
+
+def retention_state(policy: Policy) -> dict[str, int]:
+    state = {"max_lifetime": int(policy.message_lifetime.total_seconds() * 1000)}
+    if policy.min_age:
+        state["min_lifetime"] = int(policy.min_age.total_seconds() * 1000)
+    return state
+
+
+async def announce(
+    ctx: BotContext,
+    room_id: RoomID,
+    kind: str,
+    policy: Policy,
+    known_state: str | None,
+    known_notice: str | None,
+) -> None:
+    """Keep the room's retention state and its visible notice in line with the policy."""
+    state = retention_state(policy)
+    encoded = ",".join(f"{k}={v}" for k, v in sorted(state.items()))
+    if known_state != encoded and await ctx.matrix.set_room_state(room_id, "m.room.retention", state):
+        await ctx.retention.set_room_flags(room_id, retention_state=encoded)
+    if not ctx.settings.retention.notices or kind in ("intake",):
+        return  # the intake's consent notice already names the period
+    notice_id = f"{policy.name}:{format_duration(policy.message_lifetime)}"
+    if known_notice == notice_id:
+        return
+    language = await room_language(ctx, room_id, kind)
+    text = ctx.catalog.text(
+        language,
+        "retention.notice",
+        period=human_period(ctx, language, policy.message_lifetime),
+    )
+    if await ctx.matrix.send_text(room_id, text, txn_id_for(room_id, "retention-notice", notice_id)):
+        await ctx.retention.set_room_flags(room_id, policy_notice=notice_id)
+
+
+async def room_language(ctx: BotContext, room_id: RoomID, kind: str) -> str:
+    if kind == "consultation":
+        intake = await ctx.consent.intake_by_consultation(room_id)
+        if intake is not None:
+            return await ctx.state.language(intake.subject) or ctx.catalog.default_language
+    return ctx.catalog.default_language
+
+
+def human_period(ctx: BotContext, language: str, period: dt.timedelta) -> str:
+    days = period.total_seconds() / 86400
+    if days >= 1 and days == int(days):
+        return ctx.catalog.text(language, "period.days", n=str(int(days)))
+    hours = period.total_seconds() / 3600
+    if hours >= 1 and hours == int(hours):
+        return ctx.catalog.text(language, "period.hours", n=str(int(hours)))
+    return ctx.catalog.text(language, "period.seconds", n=str(int(period.total_seconds())))
+
+
+async def sweep(ctx: BotContext, trigger: str = "schedule") -> SweepResult:
+    result = SweepResult()
+    if not ctx.policies.loaded:
+        log.warning("no valid retention policies loaded; nothing is deleted")
+        return result
+    result.run = await ctx.retention.start_run(trigger)
+    flags = {r.room_id: r for r in await ctx.retention.rooms()}
+    for p in await plan(ctx):
+        policy = p.resolution.policy
+        if policy is None:
+            continue
+        row = flags.get(p.room_id)
+        await announce(
+            ctx,
+            p.room_id,
+            p.kind,
+            policy,
+            row.retention_state if row else None,
+            row.policy_notice if row else None,
+        )
+        if p.held_until is not None:
+            continue
+        await sweep_room(ctx, p, policy, result)
+    await ctx.retention.finish_run(
+        result.run,
+        redacted=result.redacted,
+        media=result.media_deleted,
+        failures=result.failures,
+        retries=0,
+        purges=result.purges,
+    )
+    await alert_if_needed(ctx, result)
+    log.info(
+        "retention sweep %d: %d redacted, %d media deleted, %d failures",
+        result.run,
+        result.redacted,
+        result.media_deleted,
+        result.failures,
+    )
+    return result
+
+
+async def sweep_room(ctx: BotContext, p: RoomPlan, policy: Policy, result: SweepResult) -> None:
+    at = now_ms(ctx)
+    cut, media_cut = cutoffs(policy, at)
+    reason = ctx.catalog.text(
+        ctx.catalog.default_language,
+        "retention.reason",
+        policy=policy.name,
+        period=format_duration(policy.message_lifetime),
+    )
+    failed: set[EventID] = set()
+    redacted = media = failures = 0
+    while True:
+        batch = await ctx.retention.expired(p.room_id, cut, BATCH, failed)
+        if not batch:
+            break
+        done: list[EventID] = []
+        for event in batch:
+            if await ctx.matrix.redact(p.room_id, event.event_id, reason):
+                done.append(event.event_id)
+            else:
+                failed.add(event.event_id)
+        if done:
+            await ctx.consent.mark_redacted(done)
+        redacted += len(done)
+    if failed:
+        failures += len(failed)
+        result.forbidden_rooms.add(p.room_id)
+        result.survivors[p.kind] += len(failed)
+    if ctx.settings.homeserver.admin_api:
+        media_failed: set[EventID] = set()
+        while True:
+            batch = await ctx.retention.media_expired(p.room_id, media_cut, BATCH, media_failed)
+            if not batch:
+                break
+            gone: list[EventID] = []
+            for event in batch:
+                ok = True
+                for mxc in event.media:
+                    ok = await ctx.matrix.delete_media(mxc) and ok
+                if ok:
+                    gone.append(event.event_id)
+                    media += len(event.media)
+                else:
+                    media_failed.add(event.event_id)
+            if gone:
+                await ctx.retention.mark_media_deleted(gone)
+        failures += len(media_failed)
+    purge = ctx.settings.retention.purge_history and ctx.settings.homeserver.admin_api and redacted
+    if purge and await ctx.matrix.purge_history(p.room_id, cut):
+        result.purges += 1
+    result.redacted += redacted
+    result.media_deleted += media
+    result.failures += failures
+    if result.run is not None and (redacted or media or failures):
+        await ctx.retention.add_room_result(
+            result.run, p.kind, policy.name, redacted=redacted, media=media, failures=failures
+        )
+
+
+async def alert_if_needed(ctx: BotContext, result: SweepResult) -> None:
+    admin_room = ctx.admin_room()
+    if admin_room is None or not result.survivors:
+        return
+    language = ctx.catalog.default_language
+    lines = [ctx.catalog.text(language, "retention.alert", run=str(result.run))]
+    for kind, n in sorted(result.survivors.items()):
+        lines.append(
+            ctx.catalog.text(
+                language, "retention.alert.line", kind=ctx.catalog.text(language, f"kind.{kind}"), n=str(n)
+            )
+        )
+    lines.append(ctx.catalog.text(language, "retention.alert.hint"))
+    await ctx.matrix.send_text(admin_room, "\n".join(lines), txn_id_for(f"alert:{result.run}", admin_room))

@@ -1,0 +1,182 @@
+"""Queries for retention: assignments, expired events, sweep evidence, the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bot.ids import EventID, RoomID
+from bot.store.consent import now_ms
+from bot.store.db import Database
+
+
+@dataclass(frozen=True)
+class RoomRow:
+    room_id: RoomID
+    kind: str
+    retention_state: str | None
+    policy_notice: str | None
+    backfilled_at: int | None
+
+
+@dataclass(frozen=True)
+class Expired:
+    event_id: EventID
+    ts: int
+    media: tuple[str, ...]
+    media_deleted: bool
+
+
+class RetentionStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- rooms ---------------------------------------------------------------------------
+
+    async def rooms(self) -> list[RoomRow]:
+        rows = await self.db.fetchall(
+            "SELECT room_id, kind, retention_state, policy_notice, backfilled_at FROM room ORDER BY room_id"
+        )
+        return [RoomRow(RoomID(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+    def set_room_flags(self, room_id: RoomID, **fields: object) -> asyncio.Future[None]:
+        allowed = {"retention_state", "policy_notice", "backfilled_at"}
+        if set(fields) - allowed:
+            raise ValueError(f"not room fields: {set(fields) - allowed}")
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        return self.db.write(
+            f"UPDATE room SET {assignments} WHERE room_id = ?",
+            (*fields.values(), room_id),
+        )
+
+    # -- assignments ---------------------------------------------------------------------
+
+    async def assignments(self) -> dict[RoomID, str]:
+        rows = await self.db.fetchall("SELECT room_id, policy FROM retention_assignment")
+        return {RoomID(r[0]): str(r[1]) for r in rows}
+
+    def assign(self, room_id: RoomID, policy: str | None, actor: str) -> asyncio.Future[None]:
+        if policy is None:
+            return self.db.write("DELETE FROM retention_assignment WHERE room_id = ?", (room_id,))
+        return self.db.write(
+            "INSERT INTO retention_assignment (room_id, policy, set_by, set_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (room_id) DO UPDATE SET policy = excluded.policy, set_by = excluded.set_by,"
+            " set_at = excluded.set_at",
+            (room_id, policy, actor, now_ms()),
+        )
+
+    # -- expiry --------------------------------------------------------------------------
+
+    async def expired(
+        self, room_id: RoomID, cutoff_ms: int, limit: int, skip: Iterable[EventID] = ()
+    ) -> list[Expired]:
+        skipped = list(skip)
+        not_in = f" AND event_id NOT IN ({', '.join('?' for _ in skipped)})" if skipped else ""
+        rows = await self.db.fetchall(
+            "SELECT event_id, ts, media, media_deleted_at FROM event_meta"
+            f" WHERE room_id = ? AND redacted_at IS NULL AND ts < ?{not_in} ORDER BY ts LIMIT ?",
+            (room_id, cutoff_ms, *skipped, limit),
+        )
+        return [_expired(r) for r in rows]
+
+    async def media_expired(
+        self, room_id: RoomID, cutoff_ms: int, limit: int, skip: Iterable[EventID] = ()
+    ) -> list[Expired]:
+        skipped = list(skip)
+        not_in = f" AND event_id NOT IN ({', '.join('?' for _ in skipped)})" if skipped else ""
+        rows = await self.db.fetchall(
+            "SELECT event_id, ts, media, media_deleted_at FROM event_meta WHERE room_id = ?"
+            f" AND media IS NOT NULL AND media_deleted_at IS NULL AND ts < ?{not_in} ORDER BY ts LIMIT ?",
+            (room_id, cutoff_ms, *skipped, limit),
+        )
+        return [_expired(r) for r in rows]
+
+    async def count_expired(self, room_id: RoomID, cutoff_ms: int, media_cutoff_ms: int) -> tuple[int, int]:
+        row = await self.db.fetchone(
+            "SELECT (SELECT COUNT(*) FROM event_meta WHERE room_id = ? AND redacted_at IS NULL AND ts < ?),"
+            " (SELECT COUNT(*) FROM event_meta WHERE room_id = ? AND media IS NOT NULL"
+            " AND media_deleted_at IS NULL AND ts < ?)",
+            (room_id, cutoff_ms, room_id, media_cutoff_ms),
+        )
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    def mark_media_deleted(self, event_ids: Iterable[EventID]) -> asyncio.Future[None]:
+        ts = now_ms()
+        return self.db.write_many(
+            "UPDATE event_meta SET media_deleted_at = ? WHERE event_id = ?", [(ts, e) for e in event_ids]
+        )
+
+    async def oldest_surviving(self, room_id: RoomID) -> int | None:
+        value = await self.db.fetchval(
+            "SELECT MIN(ts) FROM event_meta WHERE room_id = ? AND redacted_at IS NULL", (room_id,)
+        )
+        return None if value is None else int(value)
+
+    # -- evidence ------------------------------------------------------------------------
+
+    async def start_run(self, trigger: str) -> int:
+        row = await self.db.write_returning(
+            "INSERT INTO retention_run (started_at, trigger) VALUES (?, ?) RETURNING seq", (now_ms(), trigger)
+        )
+        assert row is not None
+        return int(row[0])
+
+    def finish_run(
+        self, run: int, *, redacted: int, media: int, failures: int, retries: int, purges: int
+    ) -> asyncio.Future[None]:
+        return self.db.write(
+            "UPDATE retention_run SET finished_at = ?, redacted = ?, media_deleted = ?, failures = ?,"
+            " retries = ?, purges = ? WHERE seq = ?",
+            (now_ms(), redacted, media, failures, retries, purges, run),
+        )
+
+    def add_room_result(
+        self, run: int, kind: str, policy: str, *, redacted: int, media: int, failures: int
+    ) -> asyncio.Future[None]:
+        return self.db.write(
+            "INSERT INTO retention_run_room (run, room_kind, policy, redacted, media_deleted, failures)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run, room_kind, policy) DO UPDATE SET"
+            " redacted = redacted + excluded.redacted,"
+            " media_deleted = media_deleted + excluded.media_deleted,"
+            " failures = failures + excluded.failures",
+            (run, kind, policy, redacted, media, failures),
+        )
+
+    async def results_since(self, since_ms: int) -> list[sqlite3.Row]:
+        return await self.db.fetchall(
+            "SELECT rr.room_kind, SUM(rr.redacted) AS redacted, SUM(rr.media_deleted) AS media,"
+            " SUM(rr.failures) AS failures FROM retention_run_room rr JOIN retention_run r ON r.seq = rr.run"
+            " WHERE r.started_at >= ? GROUP BY rr.room_kind ORDER BY rr.room_kind",
+            (since_ms,),
+        )
+
+    async def runs_since(self, since_ms: int) -> list[sqlite3.Row]:
+        return await self.db.fetchall(
+            "SELECT * FROM retention_run WHERE started_at >= ? ORDER BY seq", (since_ms,)
+        )
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def audit(
+        self, actor: str, action: str, target: str | None, before: object, after: object
+    ) -> asyncio.Future[None]:
+        return self.db.write(
+            "INSERT INTO audit_log (at, actor, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?)",
+            (now_ms(), actor, action, target, json.dumps(before), json.dumps(after)),
+        )
+
+    async def audit_entries(self, limit: int = 50) -> list[sqlite3.Row]:
+        return await self.db.fetchall("SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?", (limit,))
+
+
+def _expired(r: sqlite3.Row) -> Expired:
+    return Expired(
+        EventID(r["event_id"]),
+        int(r["ts"]),
+        tuple(json.loads(r["media"])) if r["media"] else (),
+        r["media_deleted_at"] is not None,
+    )
