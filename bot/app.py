@@ -31,9 +31,9 @@ from bot.commands.registry import COMMANDS, CommandTable
 from bot.commands.types import Reply
 from bot.config import Settings
 from bot.consent import runtime
-from bot.consent.notices import NoticeError, NoticeHolder
+from bot.consent.notices import NoticeHolder
 from bot.consent.rights import resume_postponed_erasures
-from bot.context import BotContext
+from bot.context import BotContext, MatrixPort
 from bot.i18n import Catalog
 from bot.ids import EventID, RoomAlias, RoomID, UserID, parse_room_id
 from bot.invites import decide_invite
@@ -74,6 +74,39 @@ FILTER_HASH = "sync_filter_hash"
 _NO_EVENT = EventID("$none")
 HANDLED_KEEP_MS = 30 * 24 * 3600 * 1000
 UNDECRYPTABLE_PATIENCE_S = 600
+
+
+def build_context(
+    s: Settings,
+    db: Database,
+    matrix: MatrixPort,
+    roles: RoleResolver,
+    configured: dict[RoomID, str],
+    pseudonyms: Pseudonymizer,
+) -> BotContext:
+    return BotContext(
+        settings=s,
+        catalog=Catalog(s.default_language),
+        state=StateStore(db),
+        pseudonyms=pseudonyms,
+        roles=roles,
+        matrix=matrix,
+        consent=ConsentStore(db),
+        sealer=Sealer(load_or_create_seal_key(s.data_dir / "keys" / "seal.key")),
+        consent_notices=_texts(s.policies_dir / "consent"),
+        worker_rules=_texts(s.policies_dir / "worker-rules"),
+        retention=RetentionStore(db),
+        policies=PolicyHolder(s.policies_dir),
+        configured_rooms=configured,
+    )
+
+
+def _texts(directory: Path) -> NoticeHolder:
+    holder = NoticeHolder(directory, ("de", "en"))
+    error = holder.reload()
+    if error is not None:
+        raise error
+    return holder
 
 
 def s_minutes(minutes: float) -> float:
@@ -144,29 +177,9 @@ class Lotse:
             admin_rooms=admin_rooms,
             members=gateway.joined_members,
         )
-        ctx = BotContext(
-            settings=s,
-            catalog=Catalog(s.default_language),
-            state=StateStore(db),
-            pseudonyms=pseudonyms,
-            roles=roles,
-            matrix=gateway,
-            consent=ConsentStore(db),
-            sealer=Sealer(load_or_create_seal_key(self.data_dir / "keys" / "seal.key")),
-            consent_notices=self._texts(s.policies_dir / "consent"),
-            worker_rules=self._texts(s.policies_dir / "worker-rules"),
-            retention=RetentionStore(db),
-            policies=PolicyHolder(s.policies_dir),
-            configured_rooms=configured,
-        )
+        ctx = build_context(s, db, gateway, roles, configured, pseudonyms)
         self.ctx = ctx
         return ctx, gateway, db
-
-    def _texts(self, directory: Path) -> NoticeHolder:
-        holder = NoticeHolder(directory, ("de", "en"))
-        if holder.reload() is not None:
-            raise NoticeError(holder.error.path, holder.error.line, holder.error.reason)  # type: ignore[union-attr]
-        return holder
 
     @staticmethod
     async def _resolve(gateway: MatrixGateway, ref: str) -> RoomID | None:

@@ -41,13 +41,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_texts(settings: Settings) -> list[str]:
+    """Problems in the files under policies/: consent notices, workers' rules, retention."""
+    from bot.consent.notices import NoticeError, load_notices
+    from bot.retention.policy import PolicyError, load_policies
+
+    problems = []
+    for sub in ("consent", "worker-rules"):
+        try:
+            load_notices(settings.policies_dir / sub, ("de", "en"))
+        except NoticeError as exc:
+            problems.append(f"{exc.path}: line {exc.line}: {exc.reason}")
+    try:
+        load_policies(settings.policies_dir)
+    except PolicyError as exc:
+        problems.append(f"{exc.path}: line {exc.line}: {exc.reason}")
+    return problems
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    problems = _check_texts(settings)
+    if problems:
+        raise ConfigError(problems)
     print("Configuration OK")
     print(f"  homeserver:       {settings.homeserver.url}")
     print(f"  bot account:      {settings.bot.user_id}")
     print(f"  data directory:   {settings.data_dir}")
     print(f"  default language: {settings.default_language}")
+    print(f"  policies:         {settings.policies_dir}")
     for kind, ref in settings.rooms.configured().items():
         print(f"  {kind} room:{' ' * (11 - len(kind))}{ref}")
     roles = settings.roles
@@ -115,6 +137,59 @@ def cmd_reset_cross_signing(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retention_report(args: argparse.Namespace) -> int:
+    """The retention evidence from the database alone: no homeserver needed."""
+    from bot.app import build_context
+    from bot.pseudonym import Pseudonymizer, load_or_create_key
+    from bot.retention import report
+    from bot.retention.service import SNAPSHOT
+    from bot.roles import RoleResolver
+    from bot.store.db import Database
+
+    settings = _settings(args)
+
+    class Offline:
+        online = False
+        user_id = settings.bot.uid
+
+        def __getattr__(self, name: str) -> object:
+            raise RuntimeError("the report works offline")
+
+    async def no_members(_room: object) -> None:
+        return None
+
+    async def go() -> str:
+        db = await Database.open(settings.data_dir / "lotse.db")
+        try:
+            await db.migrate()
+            db.start_writer()
+            key = load_or_create_key(
+                settings.pseudonym_key_file or settings.data_dir / "keys" / "pseudonym.key"
+            )
+            ctx = build_context(
+                settings,
+                db,
+                Offline(),  # type: ignore[arg-type]
+                RoleResolver([], [], [], [], no_members),
+                {},
+                Pseudonymizer(key),
+            )
+            if ctx.policies.reload() is not None:
+                import json
+
+                stored = await ctx.state.get(SNAPSHOT)
+                if stored:
+                    ctx.policies.restore(json.loads(stored))
+            return report.render(
+                ctx, await report.build(ctx, args.days), args.language or settings.default_language
+            )
+        finally:
+            await db.close()
+
+    print(asyncio.run(go()))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.devserver.demo import run_demo
 
@@ -148,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     reset = sub.add_parser("reset-cross-signing", help="replace the bot's cross-signing identity")
     reset.add_argument("--yes", action="store_true")
     reset.set_defaults(func=cmd_reset_cross_signing)
+    ret = sub.add_parser("retention", help="retention evidence")
+    ret_sub = ret.add_subparsers(dest="retention_command", required=True)
+    rep = ret_sub.add_parser("report", help="what was deleted, what is still there, per room kind")
+    rep.add_argument("--days", type=int, default=30)
+    rep.add_argument("--language", default=None)
+    rep.set_defaults(func=cmd_retention_report)
     demo = sub.add_parser("demo", help="run a local Synapse, demo accounts and the bot")
     demo.add_argument("--dir", default=".lotse-demo", help="where the demo keeps its data")
     demo.add_argument("--port", type=int, default=8008, help="preferred homeserver port")

@@ -248,8 +248,13 @@ async def sweep_room(ctx: BotContext, p: RoomPlan, policy: Policy, result: Sweep
 
 async def alert_if_needed(ctx: BotContext, result: SweepResult) -> None:
     admin_room = ctx.admin_room()
-    if admin_room is None or not result.survivors:
+    signature = ",".join(f"{k}={v}" for k, v in sorted(result.survivors.items()))
+    # Say it when it changes, not every hour: a standing problem is in the report anyway.
+    if admin_room is None or not result.survivors or await ctx.state.get("retention_alert") == signature:
+        if not result.survivors:
+            await ctx.state.delete("retention_alert")
         return
+    await ctx.state.put("retention_alert", signature)
     language = ctx.catalog.default_language
     lines = [ctx.catalog.text(language, "retention.alert", run=str(result.run))]
     for kind, n in sorted(result.survivors.items()):
