@@ -238,7 +238,8 @@ class Lotse:
                     "sweep",
                     s_minutes(self.settings.retention.sweep_minutes),
                     lambda: sweep(ctx),
-                    first_delay=10,
+                    # Soon after a start (a crash loop must not prevent sweeps), not at once.
+                    first_delay=min(s_minutes(self.settings.retention.sweep_minutes), 300),
                 )
             )
             ctx.scheduler.start(

@@ -47,7 +47,7 @@ from nio import (
 )
 
 from bot.ids import EventID, RoomAlias, RoomID, UserID
-from bot.matrix.events import Recorded, recorded
+from bot.matrix.events import MESSAGE_TYPES, Recorded, recorded
 from bot.matrix.retry import RetryPolicy, is_retryable_status
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,6 @@ TIMELINE_TYPES = [
     "m.room.tombstone",
     "m.room.retention",
 ]
-
-
-# Events whose metadata retention and erasure work from.
-MESSAGE_TYPES = ["m.room.message", "m.room.encrypted", "m.reaction", "m.sticker"]
 
 
 def sync_filter(timeline_limit: int) -> dict[str, Any]:
@@ -681,7 +677,7 @@ class MatrixGateway:
                     start=t,
                     direction=MessageDirection.back,
                     limit=500,
-                    message_filter={"types": MESSAGE_TYPES},
+                    message_filter={"types": list(MESSAGE_TYPES)},
                 ),
             )
             if not isinstance(resp, RoomMessagesResponse) or not resp.chunk:

@@ -66,6 +66,10 @@ class Undecryptable:
     session_id: str
 
 
+# Events whose metadata retention and erasure work from.
+MESSAGE_TYPES = ("m.room.message", "m.room.encrypted", "m.reaction", "m.sticker")
+
+
 @dataclass(frozen=True)
 class Recorded:
     """What retention needs to know of any message-like event: never its content."""
@@ -124,7 +128,7 @@ def convert(room_id: RoomID, event: Any) -> Incoming | None:
 def recorded(event: Any) -> Recorded | None:
     source = getattr(event, "source", None) or {}
     event_type = source.get("type")
-    if not event_type or "state_key" in source or not getattr(event, "event_id", None):
+    if event_type not in MESSAGE_TYPES or "state_key" in source or not getattr(event, "event_id", None):
         return None
     if source.get("unsigned", {}).get("redacted_because") or (
         event_type != "m.room.encrypted" and not source.get("content")

@@ -110,8 +110,10 @@ async def announce(
     """Keep the room's retention state and its visible notice in line with the policy."""
     state = retention_state(policy)
     encoded = ",".join(f"{k}={v}" for k, v in sorted(state.items()))
-    if known_state != encoded and await ctx.matrix.set_room_state(room_id, "m.room.retention", state):
-        await ctx.retention.set_room_flags(room_id, retention_state=encoded)
+    # "denied:…": the bot may not set state there; try again only when the policy changes.
+    if known_state not in (encoded, f"denied:{encoded}"):
+        ok = await ctx.matrix.set_room_state(room_id, "m.room.retention", state)
+        await ctx.retention.set_room_flags(room_id, retention_state=encoded if ok else f"denied:{encoded}")
     if not ctx.settings.retention.notices or kind in ("intake",):
         return  # the intake's consent notice already names the period
     notice_id = f"{policy.name}:{format_duration(policy.message_lifetime)}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from nio import (
     MegolmEvent,
     RedactionEvent,
     RoomCreateResponse,
+    RoomMessagesResponse,
     RoomMessage,
     RoomSendResponse,
     SyncResponse,
@@ -59,10 +61,17 @@ class Persona:
         self.memberships: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
         self.invites: dict[str, str] = {}  # room → inviter
         self.redactions: dict[str, str] = {}  # redacted event → room
+        self.redaction_counts: Counter[str] = Counter()
 
     async def sync(self, timeout_ms: int = 0) -> SyncResponse:
         c = self.client
-        resp = await c.sync(timeout=timeout_ms, full_state=c.next_batch is None)
+        since = c.next_batch
+        # Synapse caps the timeline at 100 events per room; gaps are filled from /messages below.
+        resp = await c.sync(
+            timeout=timeout_ms,
+            full_state=c.next_batch is None,
+            sync_filter={"room": {"timeline": {"limit": 1000}}},
+        )
         assert isinstance(resp, SyncResponse), resp
         if c.should_upload_keys:
             await c.keys_upload()
@@ -72,6 +81,8 @@ class Persona:
             await c.keys_claim(c.get_users_for_key_claiming())
         await c.send_to_device_messages()
         for room_id, info in resp.rooms.join.items():
+            if info.timeline.limited and since and info.timeline.prev_batch:
+                await self._fill_gap(room_id, info.timeline.prev_batch, since)
             for ev in info.timeline.events:
                 self._record(room_id, ev)
             for ev in info.state:
@@ -88,9 +99,23 @@ class Persona:
                 self._record(room_id, ev)
         return resp
 
+    async def _fill_gap(self, room_id: str, start: str, until: str) -> None:
+        gap: list[Any] = []
+        while True:
+            resp = await self.client.room_messages(room_id, start=start, end=until, limit=100)
+            if not isinstance(resp, RoomMessagesResponse) or not resp.chunk:
+                break
+            gap.extend(resp.chunk)
+            if not resp.end or resp.end == start:
+                break
+            start = resp.end
+        for ev in reversed(gap):
+            self._record(room_id, ev)
+
     def _record(self, room_id: str, ev: Any) -> None:
         if isinstance(ev, RedactionEvent):
             self.redactions[ev.redacts] = room_id
+            self.redaction_counts[ev.redacts] += 1
             return
         if isinstance(ev, MegolmEvent):
             self.undecryptable += 1
@@ -124,12 +149,16 @@ class Persona:
         encrypted: bool = True,
         direct: bool = False,
         name: str | None = None,
+        moderators: list[str] = (),  # type: ignore[assignment]
     ) -> str:
+        # Room version 12: the creator's power is implicit and must not be listed.
+        power = {"users": {m: 50 for m in moderators}} if moderators else None
         resp = await self.client.room_create(
             name=name,
             invite=invite,
             is_direct=direct,
             initial_state=[ENCRYPTION_STATE] if encrypted else [],
+            power_level_override=power,
         )
         assert isinstance(resp, RoomCreateResponse), resp
         await self.sync()
@@ -144,6 +173,29 @@ class Persona:
         )
         assert isinstance(resp, RoomSendResponse), resp
         return str(resp.event_id)
+
+    async def send_file(self, room_id: str, data: bytes, name: str = "bild.png") -> tuple[str, str]:
+        """Upload (encrypted) and post a file; return (event ID, mxc URI)."""
+        import io
+
+        upload, keys = await self.client.upload(
+            io.BytesIO(data), content_type="image/png", filename=name, encrypt=True, filesize=len(data)
+        )
+        assert keys is not None, upload
+        content = {
+            "msgtype": "m.image",
+            "body": name,
+            "info": {"mimetype": "image/png", "size": len(data)},
+            "file": {"url": upload.content_uri, **keys},
+        }
+        resp = await self.client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
+        assert isinstance(resp, RoomSendResponse), resp
+        return str(resp.event_id), str(upload.content_uri)
+
+    async def media_exists(self, mxc: str) -> bool:
+        server, media_id = mxc[len("mxc://") :].split("/", 1)
+        resp = await self.client.download(server_name=server, media_id=media_id)
+        return getattr(resp, "body", None) is not None
 
     async def react(self, room_id: str, event_id: str, key: str) -> str:
         resp = await self.client.room_send(
