@@ -15,8 +15,8 @@ from nio import (
     MegolmEvent,
     RedactionEvent,
     RoomCreateResponse,
-    RoomMessagesResponse,
     RoomMessage,
+    RoomMessagesResponse,
     RoomSendResponse,
     SyncResponse,
 )

@@ -98,7 +98,7 @@ async def test_sweep_redacts_expired_messages_and_media_and_proves_it(setup: Set
     assert "2099-12-31" in reply
     # The history from before the bot joined is recorded too.
     await worker.wait_for(
-        lambda: _recorded(s, old + [image, text]), timeout=30, what="metadata of all messages recorded"
+        lambda: _recorded(s, [*old, image, text]), timeout=30, what="metadata of all messages recorded"
     )
 
     await asyncio.sleep(LIFETIME_S + 1)
@@ -114,7 +114,7 @@ async def test_sweep_redacts_expired_messages_and_media_and_proves_it(setup: Set
     assert re.search(
         r"Löschlauf \d+ fertig: \d+ Nachrichten gelöscht, [1-9]\d* Dateien entfernt, 0 Fehler", done
     )
-    expired = old + [image, text]
+    expired = [*old, image, text]
     await worker.wait_for(lambda: all(e in worker.redactions for e in expired), what="redactions")
     assert young not in worker.redactions
     assert not any(e in worker.redactions for e in held_old), "a room under legal hold lost messages"
@@ -142,7 +142,7 @@ def _recorded(s: Setup, events: list[str]) -> bool:
 
 async def test_broken_policy_file_is_refused_and_old_rules_stay(setup: Setup) -> None:
     s, worker = setup, setup.worker
-    room, old = await group_room_with_history(s, 1)
+    _room, old = await group_room_with_history(s, 1)
     (s.policies / "test.toml").write_text(
         TEST_POLICIES.replace(f'max_age = "{LIFETIME_S}s"', 'max_age = "bald"')
     )
@@ -152,7 +152,7 @@ async def test_broken_policy_file_is_refused_and_old_rules_stay(setup: Setup) ->
     ), reply
     # check-config names the same problem and fails.
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOTSE_")}
-    check = subprocess.run(
+    check = subprocess.run(  # noqa: ASYNC221 - the CLI as an operator runs it
         [sys.executable, "-m", "bot", "-c", str(s.bot.config_toml()), "check-config"],
         capture_output=True,
         text=True,
@@ -189,7 +189,7 @@ async def test_sweep_killed_midway_resumes_without_double_work(setup: Setup) -> 
     await worker.wait_for(
         lambda: all(e in worker.redactions for e in messages),
         timeout=60,
-        what=f"all redacted (killed after {partial}; now {len([e for e in messages if e in worker.redactions])})",
+        what=f"all redacted (killed after {partial})",
     )
     await worker.sync(timeout_ms=2000)
     twice = [e for e in messages if worker.redaction_counts[e] != 1]
