@@ -12,10 +12,12 @@ from bot.context import BotContext
 from bot.i18n import Catalog
 from bot.ids import EventID, RoomID, UserID
 from bot.pseudonym import Pseudonymizer
+from bot.retention.policy import PolicyHolder
 from bot.roles import RoleResolver
 from bot.sealing import Sealer
 from bot.store.consent import ConsentStore
 from bot.store.db import Database
+from bot.store.retention import RetentionStore
 from bot.store.state import StateStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -149,7 +151,8 @@ async def make_context(
         configured[RoomID(ref)] = kind
     consent_texts = NoticeHolder(s.policies_dir / "consent", ("de", "en"))
     rules_texts = NoticeHolder(s.policies_dir / "worker-rules", ("de", "en"))
-    assert consent_texts.reload() is None and rules_texts.reload() is None
+    policies = PolicyHolder(s.policies_dir)
+    assert consent_texts.reload() is None and rules_texts.reload() is None and policies.reload() is None
     ctx = BotContext(
         settings=s,
         catalog=Catalog(s.default_language),
@@ -161,6 +164,8 @@ async def make_context(
         sealer=Sealer(b"s" * 32),
         consent_notices=consent_texts,
         worker_rules=rules_texts,
+        retention=RetentionStore(db),
+        policies=policies,
         configured_rooms=configured,
     )
     return ctx, matrix, db
