@@ -150,14 +150,7 @@ class Lotse:
         self.db = db
         key_file = s.pseudonym_key_file or (self.data_dir / "keys" / "pseudonym.key")
         pseudonyms = Pseudonymizer(load_or_create_key(key_file))
-        gateway = MatrixGateway(
-            s.homeserver.url,
-            s.bot.uid,
-            self.data_dir,
-            password=s.bot.password.get_secret_value() if s.bot.password else None,
-            access_token=s.bot.access_token.get_secret_value() if s.bot.access_token else None,
-            device_name=s.bot.device_name,
-        )
+        gateway = MatrixGateway.from_settings(s)
         self.gateway = gateway
         await gateway.connect()
 

@@ -112,14 +112,7 @@ def cmd_reset_cross_signing(args: argparse.Namespace) -> int:
 
     async def go() -> str:
         s = settings
-        gw = MatrixGateway(
-            s.homeserver.url,
-            s.bot.uid,
-            s.data_dir,
-            password=s.bot.password.get_secret_value() if s.bot.password else None,
-            access_token=s.bot.access_token.get_secret_value() if s.bot.access_token else None,
-            device_name=s.bot.device_name,
-        )
+        gw = MatrixGateway.from_settings(s)
         try:
             await gw.connect()
             signer = CrossSigner(

@@ -46,6 +46,7 @@ from nio import (
     UploadResponse,
 )
 
+from bot.config import Settings
 from bot.ids import EventID, RoomAlias, RoomID, UserID
 from bot.matrix.events import MESSAGE_TYPES, Recorded, recorded
 from bot.matrix.retry import RetryPolicy, is_retryable_status
@@ -176,6 +177,17 @@ class MatrixGateway:
         self._room_version: str | None = None
         # Sync and sends wait out any outage: giving up would lose an event or a reply.
         self.persistent = RetryPolicy(base=self.retry.base, cap=self.retry.cap, max_attempts=None)
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> MatrixGateway:
+        return cls(
+            s.homeserver.url,
+            s.bot.uid,
+            s.data_dir,
+            password=s.bot.password.get_secret_value() if s.bot.password else None,
+            access_token=s.bot.access_token.get_secret_value() if s.bot.access_token else None,
+            device_name=s.bot.device_name,
+        )
 
     # -- retries ---------------------------------------------------------------------------
 

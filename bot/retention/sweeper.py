@@ -220,7 +220,7 @@ async def sweep_room(ctx: BotContext, p: RoomPlan, policy: Policy, result: Sweep
     if ctx.settings.homeserver.admin_api:
         media_failed: set[EventID] = set()
         while True:
-            batch = await ctx.retention.media_expired(p.room_id, media_cut, BATCH, media_failed)
+            batch = await ctx.retention.expired(p.room_id, media_cut, BATCH, media_failed, media=True)
             if not batch:
                 break
             gone: list[EventID] = []

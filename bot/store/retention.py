@@ -71,25 +71,22 @@ class RetentionStore:
     # -- expiry --------------------------------------------------------------------------
 
     async def expired(
-        self, room_id: RoomID, cutoff_ms: int, limit: int, skip: Iterable[EventID] = ()
+        self,
+        room_id: RoomID,
+        cutoff_ms: int,
+        limit: int,
+        skip: Iterable[EventID] = (),
+        *,
+        media: bool = False,
     ) -> list[Expired]:
+        """Events older than the cutoff, oldest first: not yet redacted, or (``media``) whose
+        media is not yet deleted."""
         skipped = list(skip)
         not_in = f" AND event_id NOT IN ({', '.join('?' for _ in skipped)})" if skipped else ""
+        open_ = "media IS NOT NULL AND media_deleted_at IS NULL" if media else "redacted_at IS NULL"
         rows = await self.db.fetchall(
             "SELECT event_id, ts, media, media_deleted_at FROM event_meta"
-            f" WHERE room_id = ? AND redacted_at IS NULL AND ts < ?{not_in} ORDER BY ts LIMIT ?",
-            (room_id, cutoff_ms, *skipped, limit),
-        )
-        return [_expired(r) for r in rows]
-
-    async def media_expired(
-        self, room_id: RoomID, cutoff_ms: int, limit: int, skip: Iterable[EventID] = ()
-    ) -> list[Expired]:
-        skipped = list(skip)
-        not_in = f" AND event_id NOT IN ({', '.join('?' for _ in skipped)})" if skipped else ""
-        rows = await self.db.fetchall(
-            "SELECT event_id, ts, media, media_deleted_at FROM event_meta WHERE room_id = ?"
-            f" AND media IS NOT NULL AND media_deleted_at IS NULL AND ts < ?{not_in} ORDER BY ts LIMIT ?",
+            f" WHERE room_id = ? AND {open_} AND ts < ?{not_in} ORDER BY ts LIMIT ?",
             (room_id, cutoff_ms, *skipped, limit),
         )
         return [_expired(r) for r in rows]
