@@ -61,6 +61,8 @@ def parse_duration(value: object) -> dt.timedelta:
     seconds = int(m.group(1)) * _UNITS[m.group(2)]
     if seconds <= 0:
         raise ValueError(f"{value!r} must be longer than zero")
+    if seconds > 200 * 365 * 86400:
+        raise ValueError(f"{value!r} is longer than 200 years")
     return dt.timedelta(seconds=seconds)
 
 

@@ -22,6 +22,8 @@ async def load_at_start(ctx: BotContext) -> PolicyError | None:
     error = ctx.policies.reload()
     if error is None:
         await ctx.state.put(SNAPSHOT, json.dumps(ctx.policies.texts))
+        if not ctx.policies.current.policies:
+            log.warning("no retention policies in %s: nothing will be deleted", ctx.policies.directory)
     else:
         log.error("retention policies refused: %s", error)
         stored = await ctx.state.get(SNAPSHOT)
@@ -52,6 +54,7 @@ async def report_policy_error(ctx: BotContext, error: PolicyError) -> None:
 
 
 async def resolve_policy_aliases(ctx: BotContext) -> None:
+    ctx.policy_rooms.clear()  # an alias may point elsewhere now
     for policy in ctx.policies.current.policies.values():
         for ref in policy.rooms:
             if ref.startswith("#") and ref not in ctx.policy_rooms:

@@ -129,6 +129,13 @@ async def announce(
         await ctx.retention.set_room_flags(room_id, policy_notice=notice_id)
 
 
+async def lift_server_retention(ctx: BotContext, room_id: RoomID, known_state: str | None) -> None:
+    if known_state in (None, "held") or (known_state or "").startswith("denied:"):
+        return
+    if await ctx.matrix.set_room_state(room_id, "m.room.retention", {}):
+        await ctx.retention.set_room_flags(room_id, retention_state="held")
+
+
 async def room_language(ctx: BotContext, room_id: RoomID, kind: str) -> str:
     if kind == "consultation":
         intake = await ctx.consent.intake_by_consultation(room_id)
@@ -159,16 +166,12 @@ async def sweep(ctx: BotContext, trigger: str = "schedule") -> SweepResult:
         if policy is None:
             continue
         row = flags.get(p.room_id)
-        await announce(
-            ctx,
-            p.room_id,
-            p.kind,
-            policy,
-            row.retention_state if row else None,
-            row.policy_notice if row else None,
-        )
+        known_state = row.retention_state if row else None
         if p.held_until is not None:
+            # The homeserver must not purge on its own either while the hold lasts.
+            await lift_server_retention(ctx, p.room_id, known_state)
             continue
+        await announce(ctx, p.room_id, p.kind, policy, known_state, row.policy_notice if row else None)
         await sweep_room(ctx, p, policy, result)
     await ctx.retention.finish_run(
         result.run,

@@ -98,7 +98,8 @@ async def test_self_started_intake_consent_claim_and_room(org: Org) -> None:
     await client.wait_for_text(room, bot, "Are you 16 years or older?")
     await client.send(room, "yes")
     question = await client.wait_for_text(room, bot, frag("en", "intake.consent.question"))
-    assert "Beratung Nord" in question.body and "90 days" in question.body
+    # The period comes from the retention policy for consultation rooms (policies/default.toml).
+    assert "Beratung Nord" in question.body and "180 days" in question.body
     await client.send(room, "maybe later?")
     await client.wait_for_text(room, bot, frag("en", "intake.consent.again"))
     await client.send(room, "full")
@@ -123,7 +124,7 @@ async def test_self_started_intake_consent_claim_and_room(org: Org) -> None:
     assert await client.accept_invite_from(bot, exclude={room}) == consultation
     await client.wait_for_text(room, bot, frag("en", "intake.room_ready"))
     welcome = await client.wait_for_text(consultation, bot, "Welcome to your counselling room")
-    assert welcome.encrypted and "90 days" in welcome.body
+    assert welcome.encrypted and "180 days" in welcome.body
     # The worker moderates, the client talks.
     with org.db() as db:
         kind = db.execute("SELECT kind FROM room WHERE room_id = ?", (consultation,)).fetchone()

@@ -350,7 +350,7 @@ async def test_worker_without_rules_gets_the_prompt(ctx: BotContext, key: str, s
     for kind in kinds:
         reply = await say(ctx, "!" + cmd.names["de"], sender=sender, kind=kind, table=_spy_table(calls))
         assert calls == [], kind
-        assert reply == Reply(_rules_prompt_de(ctx)), kind
+        assert reply == Reply(_rules_prompt_de(ctx), markdown=True), kind
         assert "{" not in reply.text  # placeholders of the rules text are filled
 
     await acknowledge_rules(ctx, sender)
@@ -365,7 +365,7 @@ async def test_acknowledging_an_older_version_is_not_enough(ctx: BotContext) -> 
     calls: list[tuple[str, Request]] = []
     await acknowledge_rules(ctx, WORKER, version="0-outdated")
     reply = await say(ctx, "!neu @x:example.org", sender=WORKER, kind="team", table=_spy_table(calls))
-    assert reply == Reply(_rules_prompt_de(ctx))
+    assert reply == Reply(_rules_prompt_de(ctx), markdown=True)
     assert calls == []
 
 

@@ -19,6 +19,7 @@ from bot.consent.notices import FULL_MARKER, NoticeError, NoticeHolder, load_not
 from bot.consent.runtime import notice_values
 from bot.i18n import Catalog
 from bot.ids import RoomID, UserID
+from bot.retention.policy import PolicyHolder
 from tests.support import REPO, make_context
 
 POLICIES = REPO / "policies"
@@ -50,13 +51,20 @@ def refused(directory: Path) -> NoticeError:
     return info.value
 
 
-def _values(language: str) -> dict[str, str]:
-    settings = Settings(
+def _values(language: str, policy_texts: dict[str, str] | None = None, **settings: Any) -> dict[str, str]:
+    """Notice values with the shipped retention policies, or with ``policy_texts``."""
+    s = Settings(
         homeserver={"url": "http://127.0.0.1:1"},
         bot={"user_id": "@lotse:example.org", "password": "x"},
         organisation={"name": "Beratung Nord", "controller": "Verein Nord e. V.", "dpo_contact": "dsb@nord"},
+        **settings,
     )
-    stand_in: Any = SimpleNamespace(settings=settings, catalog=CATALOG)
+    policies = PolicyHolder(POLICIES)
+    if policy_texts is None:
+        assert policies.reload() is None
+    else:
+        assert policies.restore(policy_texts)
+    stand_in: Any = SimpleNamespace(settings=s, catalog=CATALOG, policies=policies)
     return notice_values(stand_in, language)
 
 
@@ -96,6 +104,40 @@ def test_shipped_placeholders_render_with_notice_values(name: str, language: str
     if name == "consent":
         assert "Verein Nord e. V." in full
         assert values["retention"] in summary
+
+
+# --- the retention period the consent notice promises ----------------------------------------
+
+
+def _retention(days: str) -> str:
+    return CATALOG.text("de", "consent.retention", days=days)
+
+
+def test_retention_period_comes_from_the_shipped_consultation_policy() -> None:
+    # policies/default.toml: "beratung", 180d, covers consultation rooms.
+    assert _values("de", consent={"retention_days": 99})["retention"] == _retention("180")
+
+
+@pytest.mark.parametrize(
+    ("toml", "days"),
+    [
+        ('[policy.b]\nmax_age = "12w"\nroom_kinds = ["consultation"]\n', "84"),
+        # min_age wins: that is how long messages really stay.
+        ('[policy.b]\nmax_age = "30d"\nmin_age = "200d"\nroom_kinds = ["consultation"]\n', "200"),
+        # No policy for consultation rooms, but a default.
+        (
+            'default = "s"\n[policy.s]\nmax_age = "2y"\n[policy.t]\nmax_age = "1d"\nroom_kinds = ["team"]\n',
+            "730",
+        ),
+        # Less than a day is still promised as one day, not zero.
+        ('[policy.b]\nmax_age = "10s"\nroom_kinds = ["consultation"]\n', "1"),
+        # Nothing applies: the configured period.
+        ('[policy.t]\nmax_age = "1d"\nroom_kinds = ["team"]\n', "99"),
+    ],
+)
+def test_retention_period_follows_the_policy_for_consultation_rooms(toml: str, days: str) -> None:
+    values = _values("de", {"p.toml": toml}, consent={"retention_days": 99})
+    assert values["retention"] == _retention(days)
 
 
 def test_render_keeps_unknown_placeholders_and_fills_known_ones() -> None:
@@ -336,7 +378,7 @@ async def test_reload_command_reports_the_broken_file(tmp_path: Path) -> None:
             ctx, COMMANDS, sender=admin, room_id=room, room_kind="admin", body="!neu-laden"
         )
         assert reply is not None
-        failed, ok = reply.text.splitlines()
+        failed, ok, retention = reply.text.splitlines()
         err = ctx.consent_notices.error
         assert err is not None
         assert failed == CATALOG.text(
@@ -350,6 +392,10 @@ async def test_reload_command_reports_the_broken_file(tmp_path: Path) -> None:
         )
         assert ok == CATALOG.text(
             "de", "reload.ok", name="worker-rules", version=ctx.worker_rules.get().version
+        )
+        # The retention policies are reloaded too, and were fine.
+        assert retention == CATALOG.text(
+            "de", "reload.retention_ok", n=str(len(ctx.policies.current.policies))
         )
         assert ctx.consent_notices.get().version == version
     finally:

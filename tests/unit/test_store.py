@@ -260,8 +260,9 @@ async def test_writes_are_batched(db: Database, monkeypatch: pytest.MonkeyPatch)
         await original(batch)
 
     monkeypatch.setattr(db, "_commit", spy)
-    # A long window: batches are cut by size only, independent of the machine's speed.
-    monkeypatch.setattr(db, "_batch_window", 60.0)
+    # All 200 writes are queued before the writer runs: what has piled up is taken in batches
+    # cut by size only, independent of the machine's speed.
+    monkeypatch.setattr(db, "_batch_size", 100)
     ins = "INSERT INTO kv (key, value) VALUES (?, ?)"
     await asyncio.gather(*[db.write(ins, (f"k{i}", "v")) for i in range(200)])
     assert sizes == [100, 100]  # batch_size

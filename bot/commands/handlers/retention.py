@@ -99,10 +99,7 @@ async def assign(ctx: BotContext, req: Request) -> Reply:
     if await ctx.state.room_kind(room) is None and room not in ctx.configured_rooms:
         raise CommandError("retention.room_unknown", room=room)
     before = (await ctx.retention.assignments()).get(room)
-    if (
-        name.casefold() in ("standard", "default", "-", "aus", "off")
-        and name not in ctx.policies.current.policies
-    ):
+    if name.casefold() in ("-", "aus", "off", "keine", "none") and name not in ctx.policies.current.policies:
         await ctx.retention.assign(room, None, ctx.subject(req.sender))
         after = None
     else:
