@@ -59,10 +59,12 @@ from bot.retention.sweeper import sweep
 from bot.roles import RoleResolver
 from bot.scheduler import Job
 from bot.sealing import Sealer, load_or_create_seal_key
+from bot.stats import delivery as stats_delivery
 from bot.store.consent import ConsentStore, EventMeta
 from bot.store.db import Database
 from bot.store.retention import RetentionStore
 from bot.store.state import StateStore
+from bot.store.stats import StatsStore
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ def build_context(
         worker_rules=_texts(s.policies_dir / "worker-rules"),
         retention=RetentionStore(db),
         policies=PolicyHolder(s.policies_dir),
+        stats=StatsStore(db),
         configured_rooms=configured,
     )
 
@@ -234,6 +237,9 @@ class Lotse:
                     # Soon after a start (a crash loop must not prevent sweeps), not at once.
                     first_delay=min(s_minutes(self.settings.retention.sweep_minutes), 300),
                 )
+            )
+            ctx.scheduler.start(
+                Job("leadership report", 300, lambda: stats_delivery.scheduled(ctx), first_delay=30)
             )
             ctx.scheduler.start(
                 Job(

@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
 
@@ -130,49 +131,54 @@ def cmd_reset_cross_signing(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_retention_report(args: argparse.Namespace) -> int:
-    """The retention evidence from the database alone: no homeserver needed."""
+async def _offline_context(settings: Settings) -> tuple[Any, Any]:
+    """A context on the database alone, for reports: any homeserver call is refused."""
+    import json
+
     from bot.app import build_context
     from bot.pseudonym import Pseudonymizer, load_or_create_key
-    from bot.retention import report
     from bot.retention.service import SNAPSHOT
     from bot.roles import RoleResolver
     from bot.store.db import Database
-
-    settings = _settings(args)
 
     class Offline:
         online = False
         user_id = settings.bot.uid
 
         def __getattr__(self, name: str) -> object:
-            raise RuntimeError("the report works offline")
+            raise RuntimeError("reports work offline")
 
     async def no_members(_room: object) -> None:
         return None
 
-    async def go() -> str:
-        db = await Database.open(settings.data_dir / "lotse.db")
-        try:
-            await db.migrate()
-            db.start_writer()
-            key = load_or_create_key(
-                settings.pseudonym_key_file or settings.data_dir / "keys" / "pseudonym.key"
-            )
-            ctx = build_context(
-                settings,
-                db,
-                Offline(),  # type: ignore[arg-type]
-                RoleResolver([], [], [], [], no_members),
-                {},
-                Pseudonymizer(key),
-            )
-            if ctx.policies.reload() is not None:
-                import json
+    db = await Database.open(settings.data_dir / "lotse.db")
+    await db.migrate()
+    db.start_writer()
+    key = load_or_create_key(settings.pseudonym_key_file or settings.data_dir / "keys" / "pseudonym.key")
+    ctx = build_context(
+        settings,
+        db,
+        Offline(),  # type: ignore[arg-type]
+        RoleResolver([], [], [], [], no_members),
+        {},
+        Pseudonymizer(key),
+    )
+    if ctx.policies.reload() is not None:
+        stored = await ctx.state.get(SNAPSHOT)
+        if stored:
+            ctx.policies.restore(json.loads(stored))
+    return ctx, db
 
-                stored = await ctx.state.get(SNAPSHOT)
-                if stored:
-                    ctx.policies.restore(json.loads(stored))
+
+def cmd_retention_report(args: argparse.Namespace) -> int:
+    """The retention evidence from the database alone: no homeserver needed."""
+    from bot.retention import report
+
+    settings = _settings(args)
+
+    async def go() -> str:
+        ctx, db = await _offline_context(settings)
+        try:
             return report.render(
                 ctx, await report.build(ctx, args.days), args.language or settings.default_language
             )
@@ -180,6 +186,43 @@ def cmd_retention_report(args: argparse.Namespace) -> int:
             await db.close()
 
     print(asyncio.run(go()))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """The leadership report for one period, from the database alone."""
+    from bot.stats import report as stats_report
+    from bot.stats.periods import parse_period
+
+    settings = _settings(args)
+    try:
+        period = parse_period(args.period)
+    except ValueError as exc:
+        raise ConfigError([f"--period: {exc}"]) from None
+
+    async def go() -> bytes:
+        ctx, db = await _offline_context(settings)
+        try:
+            report = await stats_report.build(ctx, period)
+            language = args.language or settings.default_language
+            if args.format == "png":
+                return stats_report.render_png(ctx, report, language)
+            if args.format == "csv":
+                return stats_report.render_csv(report, report.k).encode()
+            if args.format == "json":
+                return stats_report.render_json(report).encode()
+            return stats_report.render_text(ctx, report, language).encode()
+        finally:
+            await db.close()
+
+    data = asyncio.run(go())
+    if args.out:
+        Path(args.out).write_bytes(data)
+    elif args.format == "png":
+        raise ConfigError(["--format png needs --out FILE"])
+    else:
+        sys.stdout.write(data.decode())
+        sys.stdout.write("\n")
     return 0
 
 
@@ -222,6 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--days", type=int, default=30)
     rep.add_argument("--language", default=None)
     rep.set_defaults(func=cmd_retention_report)
+    rp = sub.add_parser("report", help="the anonymous leadership report for one period")
+    rp.add_argument("--period", required=True, help="2026-W47 or 2026-11")
+    rp.add_argument("--format", choices=["text", "csv", "png", "json"], default="text")
+    rp.add_argument("--out", default=None)
+    rp.add_argument("--language", default=None)
+    rp.set_defaults(func=cmd_report)
     demo = sub.add_parser("demo", help="run a local Synapse, demo accounts and the bot")
     demo.add_argument("--dir", default=".lotse-demo", help="where the demo keeps its data")
     demo.add_argument("--port", type=int, default=8008, help="preferred homeserver port")

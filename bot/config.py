@@ -169,6 +169,45 @@ class RetentionSettings(_Section):
     purge_history: bool = False
 
 
+class StatsSettings(_Section):
+    # Figures from fewer distinct people than this are shown as "< k" (never below 3).
+    k: int = Field(default=5, ge=3)
+    # Differential-privacy noise on counts (OpenDP, discrete Laplace); None: no noise.
+    epsilon: float | None = Field(default=None, gt=0)
+    timezone: str = "Europe/Berlin"
+    office_start: str = "08:00"
+    office_end: str = "17:00"
+    office_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])  # Monday = 0
+    # A client message counts as answered in time within this much office time.
+    target_hours: float = Field(default=8, gt=0)
+    # When the weekly report goes to the leadership room (organisation time).
+    report_weekday: int = Field(default=0, ge=0, le=6)
+    report_time: str = "08:00"
+    periods_in_trend: int = Field(default=12, ge=2, le=52)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone (e.g. Europe/Berlin)") from None
+        return value
+
+    @field_validator("office_start", "office_end", "report_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        import datetime as dt
+
+        try:
+            dt.time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a time of day (HH:MM)") from None
+        return value
+
+
 def default_policies_dir() -> Path:
     here = Path(__file__).resolve().parent
     for candidate in (here / "_data" / "policies", here.parent / "policies"):
@@ -196,6 +235,7 @@ class Settings(BaseSettings):
     organisation: OrganisationSettings = Field(default_factory=OrganisationSettings)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    stats: StatsSettings = Field(default_factory=StatsSettings)
     # Consent notices, workers' rules and retention policies (see policies/README.md).
     policies_dir: Path = Field(default_factory=default_policies_dir)
     pseudonym_key_file: Path | None = None

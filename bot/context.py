@@ -20,6 +20,7 @@ from bot.sealing import Sealer
 from bot.store.consent import ConsentStore
 from bot.store.retention import RetentionStore
 from bot.store.state import StateStore
+from bot.store.stats import StatsStore
 
 
 class MatrixPort(Protocol):
@@ -89,6 +90,7 @@ class BotContext:
     worker_rules: NoticeHolder
     retention: RetentionStore
     policies: PolicyHolder
+    stats: StatsStore
     # room ID → kind for rooms the configuration names (admin, leadership, team).
     configured_rooms: dict[RoomID, str] = field(default_factory=dict)
     scheduler: Scheduler = field(default_factory=Scheduler)

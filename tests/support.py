@@ -19,6 +19,7 @@ from bot.store.consent import ConsentStore
 from bot.store.db import Database
 from bot.store.retention import RetentionStore
 from bot.store.state import StateStore
+from bot.store.stats import StatsStore
 
 REPO = Path(__file__).resolve().parent.parent
 BOT = UserID("@lotse:example.org")
@@ -166,6 +167,7 @@ async def make_context(
         worker_rules=rules_texts,
         retention=RetentionStore(db),
         policies=policies,
+        stats=StatsStore(db),
         configured_rooms=configured,
     )
     return ctx, matrix, db

@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from bot.commands.handlers import consent, general, retention
+from bot.commands.handlers import consent, general, retention, stats
 from bot.commands.types import ALL_ROLES, ALL_ROOM_KINDS, Arg, Command
 from bot.roles import Role
 
@@ -205,6 +205,14 @@ COMMANDS = CommandTable(
             room_kinds=ADMIN_ROOM,
             handler=retention.show_report,
             args=(Arg("arg.days", required=False),),
+        ),
+        Command(
+            key="stats_report",
+            names={"de": "statistik", "en": "stats"},
+            roles=ADMINS,
+            room_kinds=ADMIN_ROOM,
+            handler=stats.post_report,
+            args=(Arg("arg.period", required=False),),
         ),
         Command(
             key="status",

@@ -132,6 +132,7 @@ def readable(ctx: BotContext, data: dict[str, Any], language: str) -> str:
 
 
 async def send_export(ctx: BotContext, intake: Intake, cause: str) -> None:
+    requested = now_ms()
     language = await ctx.state.language(intake.subject) or ctx.catalog.default_language
     data = await collect(ctx, intake.subject)
     stamp = dt.date.today().isoformat()
@@ -152,6 +153,7 @@ async def send_export(ctx: BotContext, intake: Intake, cause: str) -> None:
         "text/plain; charset=utf-8",
         txn_id_for(cause, "txt"),
     )
+    await ctx.stats.add_rights_request("access", intake.subject, requested)
     log.info("intake #%d: data export sent", intake.intake_id)
 
 
@@ -228,6 +230,7 @@ async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
         for i in intakes:
             await ctx.consent.update_intake(i.intake_id, state="withdrawn")
     await ctx.consent.erase_subject(subject, keep_rooms=list(held))
+    await ctx.stats.add_rights_request("erasure", subject, requested)
     t = ctx.catalog.text
     parts = [t(language, "erase.done", redacted=str(redacted), media=str(media_deleted))]
     if held_until is not None:

@@ -357,6 +357,7 @@ class ConsentStore:
                 (subject, *keep_rooms),
             ),
             ("DELETE FROM user_pref WHERE subject = ?", (subject,)),
+            ("DELETE FROM rights_request WHERE subject = ? AND kind = 'access'", (subject,)),
         ]
         if not keep_rooms:
             statements += [

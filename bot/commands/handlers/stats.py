@@ -1,0 +1,24 @@
+"""The admin command that posts the leadership report now."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.commands.types import CommandError, Reply, Request
+from bot.context import BotContext
+from bot.stats import delivery
+from bot.stats.periods import parse_period, period_containing
+
+
+async def post_report(ctx: BotContext, req: Request) -> Reply:
+    if req.args:
+        try:
+            period = parse_period(req.args[0])
+        except ValueError:
+            raise CommandError("stats.bad_period", word=req.args[0][:20]) from None
+    else:
+        period = period_containing(dt.date.today(), "week").previous()
+    if ctx.room_of_kind("leadership") is None:
+        raise CommandError("stats.no_room")
+    await delivery.deliver(ctx, period, str(req.event_id))
+    return Reply(ctx.catalog.text(req.language, "stats.posted", period=period.label))

@@ -1,0 +1,1 @@
+"""Anonymous usage statistics for leadership: counts and times, never a person."""

@@ -1,0 +1,197 @@
+"""From activity (metadata only) to the figures of one period, each with the people behind it.
+
+Every figure carries the set of (period-rotated) pseudonyms it was computed from, so that the
+anonymity rules in :mod:`bot.stats.anonymize` can decide whether it may be shown. There is no
+dimension below the organisation: no figure is about one worker or one room.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from bot.stats.officehours import OfficeHours
+
+
+@dataclass(frozen=True)
+class Message:
+    room: str
+    sender: str
+    role: str  # client | worker
+    ts_ms: int
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    subject: str
+    decision: str  # given | declined | withdrawn
+    ts_ms: int
+    first: bool = False  # the subject's first consent ever: a new client
+
+
+@dataclass(frozen=True)
+class RightsRequest:
+    kind: str  # access | erasure
+    subject: str
+    requested_ms: int
+    served_ms: int | None
+
+
+@dataclass(frozen=True)
+class RetentionRun:
+    ts_ms: int
+    redacted: int
+    media: int
+    failures: int
+
+
+@dataclass(frozen=True)
+class Activity:
+    messages: Sequence[Message] = ()
+    consents: Sequence[ConsentEvent] = ()
+    rights: Sequence[RightsRequest] = ()
+    retention: Sequence[RetentionRun] = ()
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    value: float | None
+    persons: frozenset[str] = field(default=frozenset())
+    # Figures about the system (deletions), not about people, need no threshold.
+    about_people: bool = True
+    unit: str = "count"  # count | percent | minutes
+
+
+# Figures that add up to, or are derived from, each other: if one is hidden, all are
+# (complementary suppression), so a hidden one cannot be worked out from the others.
+GROUPS: tuple[frozenset[str], ...] = (
+    frozenset({"consent_given", "consent_declined", "consent_rate"}),
+    frozenset({"client_contacts", "answered_in_target", "after_hours"}),
+)
+
+FIGURES = (
+    "active_rooms",
+    "new_clients",
+    "messages_clients",
+    "messages_workers",
+    "client_contacts",
+    "answered_in_target",
+    "median_first_answer",
+    "after_hours",
+    "consent_given",
+    "consent_declined",
+    "consent_withdrawn",
+    "consent_rate",
+    "access_requests",
+    "erasure_requests",
+    "rights_turnaround",
+    "retention_removed",
+    "retention_media",
+    "retention_failures",
+)
+
+
+def _in(ts: int, lo: int, hi: int) -> bool:
+    return lo <= ts < hi
+
+
+def _instant(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+def contacts(messages: Iterable[Message]) -> list[tuple[Message, Message | None]]:
+    """Client turns and their first answer: a client message after a worker's (or the
+    room's first), paired with the next worker message in that room, if any."""
+    by_room: dict[str, list[Message]] = {}
+    for m in sorted(messages, key=lambda m: m.ts_ms):
+        by_room.setdefault(m.room, []).append(m)
+    pairs: list[tuple[Message, Message | None]] = []
+    for room_messages in by_room.values():
+        waiting: Message | None = None
+        for m in room_messages:
+            if m.role == "client" and waiting is None:
+                waiting = m
+            elif m.role == "worker" and waiting is not None:
+                pairs.append((waiting, m))
+                waiting = None
+        if waiting is not None:
+            pairs.append((waiting, None))
+    return pairs
+
+
+def figures(
+    activity: Activity, lo_ms: int, hi_ms: int, hours: OfficeHours, target: dt.timedelta
+) -> dict[str, Figure]:
+    msgs = [m for m in activity.messages if _in(m.ts_ms, lo_ms, hi_ms)]
+    clients = [m for m in msgs if m.role == "client"]
+    workers = [m for m in msgs if m.role == "worker"]
+    out: dict[str, Figure] = {}
+
+    def put(key: str, value: float | None, persons: Iterable[str] = (), **kw: object) -> None:
+        out[key] = Figure(key, value, frozenset(persons), **kw)  # type: ignore[arg-type]
+
+    rooms = {m.room for m in msgs}
+    put("active_rooms", len(rooms), {m.sender for m in msgs})
+    put("messages_clients", len(clients), {m.sender for m in clients})
+    put("messages_workers", len(workers), {m.sender for m in workers})
+
+    # Contacts that started in this period; answers may come later (up to the period's end).
+    turns = [(c, a) for c, a in contacts(activity.messages) if _in(c.ts_ms, lo_ms, hi_ms)]
+    turn_people = {c.sender for c, _ in turns} | {a.sender for _, a in turns if a is not None}
+    put("client_contacts", len(turns), turn_people)
+    waits = [
+        hours.between(_instant(c.ts_ms), _instant(a.ts_ms))
+        for c, a in turns
+        if a is not None and a.ts_ms < hi_ms
+    ]
+    in_target = sum(1 for w in waits if w <= target)
+    put("answered_in_target", 100.0 * in_target / len(turns) if turns else None, turn_people, unit="percent")
+    put(
+        "median_first_answer",
+        statistics.median(w.total_seconds() / 60 for w in waits) if waits else None,
+        turn_people,
+        unit="minutes",
+    )
+    after = sum(1 for c, _ in turns if not hours.is_open(_instant(c.ts_ms)))
+    put(
+        "after_hours",
+        100.0 * after / len(turns) if turns else None,
+        {c.sender for c, _ in turns},
+        unit="percent",
+    )
+
+    consents = [c for c in activity.consents if _in(c.ts_ms, lo_ms, hi_ms)]
+    for decision in ("given", "declined", "withdrawn"):
+        chosen = [c for c in consents if c.decision == decision]
+        put(f"consent_{decision}", len(chosen), {c.subject for c in chosen})
+    new = [c for c in consents if c.first and c.decision == "given"]
+    put("new_clients", len(new), {c.subject for c in new})
+    decided = [c for c in consents if c.decision in ("given", "declined")]
+    given = sum(1 for c in decided if c.decision == "given")
+    put(
+        "consent_rate",
+        100.0 * given / len(decided) if decided else None,
+        {c.subject for c in decided},
+        unit="percent",
+    )
+
+    rights = [r for r in activity.rights if _in(r.requested_ms, lo_ms, hi_ms)]
+    for kind in ("access", "erasure"):
+        requests = [r for r in rights if r.kind == kind]
+        put(f"{kind}_requests", len(requests), {r.subject for r in requests})
+    served = [(r.served_ms - r.requested_ms) / 60000 for r in rights if r.served_ms is not None]
+    put(
+        "rights_turnaround",
+        statistics.median(served) if served else None,
+        {r.subject for r in rights},
+        unit="minutes",
+    )
+
+    runs = [r for r in activity.retention if _in(r.ts_ms, lo_ms, hi_ms)]
+    put("retention_removed", sum(r.redacted for r in runs), about_people=False)
+    put("retention_media", sum(r.media for r in runs), about_people=False)
+    put("retention_failures", sum(r.failures for r in runs), about_people=False)
+    return out

@@ -1,0 +1,181 @@
+"""The leadership report: one period's anonymised figures, a 12-period trend, and renderings
+as plain-language text, CSV, JSON and a PNG chart. No output contains a user ID, display
+name, room ID, pseudonym or exact timestamp: only period labels, figure names and numbers."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from bot.context import BotContext
+from bot.stats.aggregate import FIGURES, Activity, ConsentEvent, Message, RightsRequest, figures
+from bot.stats.anonymize import Cell, anonymize, laplace_noise
+from bot.stats.officehours import OfficeHours
+from bot.stats.periods import Period
+
+
+@dataclass(frozen=True)
+class StatsReport:
+    period: Period
+    cells: dict[str, Cell]
+    trend: list[tuple[str, dict[str, Cell]]]  # (period label, cells), oldest first
+    k: int
+    epsilon: float | None
+
+
+def office_hours(ctx: BotContext) -> OfficeHours:
+    s = ctx.settings.stats
+    return OfficeHours(
+        ZoneInfo(s.timezone),
+        dt.time.fromisoformat(s.office_start),
+        dt.time.fromisoformat(s.office_end),
+        frozenset(s.office_days),
+    )
+
+
+def rotate(activity: Activity, ctx: BotContext, label: str) -> Activity:
+    """Period pseudonyms: the same person gets unrelated tags in different periods."""
+    tag = ctx.pseudonyms.derive(f"stats:{label}")
+    return Activity(
+        [Message(tag(m.room), tag(m.sender), m.role, m.ts_ms) for m in activity.messages],
+        [ConsentEvent(tag(c.subject), c.decision, c.ts_ms, c.first) for c in activity.consents],
+        [RightsRequest(r.kind, tag(r.subject), r.requested_ms, r.served_ms) for r in activity.rights],
+        activity.retention,
+    )
+
+
+async def cells_for(ctx: BotContext, period: Period) -> dict[str, Cell]:
+    s = ctx.settings.stats
+    hours = office_hours(ctx)
+    lo, hi = period.bounds_ms(hours.tz)
+    # Contacts near the end of a period are answered in the next one: read a week further.
+    raw = await ctx.stats.activity(lo, hi + 7 * 86_400_000, ctx.subject(ctx.matrix.user_id))
+    figs = figures(rotate(raw, ctx, period.label), lo, hi, hours, dt.timedelta(hours=s.target_hours))
+    noise = laplace_noise(s.epsilon) if s.epsilon else None
+    return anonymize(figs, s.k, noise)
+
+
+async def build(ctx: BotContext, period: Period) -> StatsReport:
+    trend = [(p.label, await cells_for(ctx, p)) for p in period.trend(ctx.settings.stats.periods_in_trend)]
+    return StatsReport(period, trend[-1][1], trend, max(ctx.settings.stats.k, 3), ctx.settings.stats.epsilon)
+
+
+def shown(cell: Cell | None, k: int, language: str, ctx: BotContext) -> str:
+    if cell is None or (cell.value is None and not cell.suppressed):
+        return "–"
+    if cell.suppressed:
+        return f"< {k}"
+    assert cell.value is not None
+    if cell.unit == "percent":
+        return f"{cell.value:.0f} %"
+    if cell.unit == "minutes":
+        hours = cell.value / 60
+        return (
+            ctx.catalog.text(language, "stats.hours", n=f"{hours:.1f}")
+            if hours >= 1
+            else f"{cell.value:.0f} min"
+        )
+    return str(round(cell.value))
+
+
+def render_text(ctx: BotContext, report: StatsReport, language: str) -> str:
+    t = ctx.catalog.text
+    c = report.cells
+
+    def v(key: str) -> str:
+        return shown(c.get(key), report.k, language, ctx)
+
+    lines = [
+        t(language, f"stats.title.{report.period.kind}", period=report.period.label),
+        t(
+            language,
+            "stats.summary",
+            rooms=v("active_rooms"),
+            clients=v("messages_clients"),
+            share=v("answered_in_target"),
+            target=f"{ctx.settings.stats.target_hours:g}",
+        ),
+        "",
+    ]
+    for key in FIGURES:
+        lines.append(f"• {t(language, f'stats.figure.{key}')}: {v(key)}")
+    lines.append("")
+    lines.append(t(language, "stats.rules", k=str(report.k)))
+    if report.epsilon:
+        lines.append(t(language, "stats.noise", epsilon=f"{report.epsilon:g}"))
+    return "\n".join(lines)
+
+
+def render_csv(report: StatsReport, k: int) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["period", "figure", "value", "unit"])
+    for label, cells in report.trend:
+        for key in FIGURES:
+            cell = cells.get(key)
+            if cell is None:
+                continue
+            value = f"<{k}" if cell.suppressed else ("" if cell.value is None else f"{cell.value:g}")
+            writer.writerow([label, key, value, cell.unit])
+    return out.getvalue()
+
+
+def render_json(report: StatsReport) -> str:
+    def cell(c: Cell) -> object:
+        return {"suppressed": True} if c.suppressed else c.value
+
+    return json.dumps(
+        {
+            "period": report.period.label,
+            "k": report.k,
+            "epsilon": report.epsilon,
+            "figures": {key: cell(c) for key, c in report.cells.items()},
+            "trend": [
+                {"period": label, "figures": {k: cell(c) for k, c in cells.items()}}
+                for label, cells in report.trend
+            ],
+        },
+        indent=2,
+    )
+
+
+def render_png(ctx: BotContext, report: StatsReport, language: str) -> bytes:
+    """A trend chart sized for a phone screen: three lines, large type, suppressed = gap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [label.split("-")[-1] for label, _ in report.trend]
+    positions = list(range(len(labels)))
+    fig, ax = plt.subplots(figsize=(6, 6), dpi=110)
+    for key, style in (("messages_clients", "o-"), ("messages_workers", "s-"), ("active_rooms", "^-")):
+        values = [
+            (c.value if (c := cells.get(key)) is not None and not c.suppressed else None)
+            for _, cells in report.trend
+        ]
+        ax.plot(
+            positions,
+            [float("nan") if v is None else v for v in values],
+            style,
+            label=ctx.catalog.text(language, f"stats.figure.{key}"),
+            linewidth=2.5,
+            markersize=7,
+        )
+    ax.set_xticks(positions, labels, rotation=45)
+    ax.set_xlim(-0.5, len(labels) - 0.5)
+    ax.set_title(ctx.catalog.text(language, "stats.chart.title"), fontsize=15)
+    ax.tick_params(labelsize=11)
+    ax.legend(fontsize=11, loc="upper left")
+    ax.grid(alpha=0.3)
+    ax.set_ylim(bottom=0)
+    fig.text(0.01, 0.01, ctx.catalog.text(language, "stats.rules", k=str(report.k)), fontsize=8)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()

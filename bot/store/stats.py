@@ -1,0 +1,75 @@
+"""Queries for the statistics: metadata in, plain activity values out."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.stats.aggregate import Activity, ConsentEvent, Message, RetentionRun, RightsRequest
+from bot.store.consent import now_ms
+from bot.store.db import Database
+
+
+class StatsStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add_rights_request(self, kind: str, subject: str, requested_ms: int) -> asyncio.Future[None]:
+        return self.db.write(
+            "INSERT INTO rights_request (kind, subject, requested_at, served_at) VALUES (?, ?, ?, ?)",
+            (kind, subject, requested_ms, now_ms()),
+        )
+
+    async def activity(self, lo_ms: int, hi_ms: int, bot_subject: str) -> Activity:
+        """Everything between two instants; people appear as store pseudonyms."""
+        clients = {r[0] for r in await self.db.fetchall("SELECT DISTINCT subject FROM intake")}
+        workers = {
+            r[0]
+            for r in await self.db.fetchall(
+                "SELECT worker FROM intake WHERE worker IS NOT NULL UNION"
+                " SELECT subject FROM consent_log WHERE scope = 'worker_rules'"
+            )
+        }
+        rows = await self.db.fetchall(
+            "SELECT e.room_id, e.sender, e.ts FROM event_meta e JOIN room r ON r.room_id = e.room_id"
+            " WHERE r.kind = 'consultation' AND e.type IN ('m.room.message', 'm.room.encrypted', 'm.sticker')"
+            " AND e.ts >= ? AND e.ts < ? AND e.sender != ?",
+            (lo_ms, hi_ms, bot_subject),
+        )
+        messages = [
+            Message(r[0], r[1], "client" if r[1] in clients else "worker", int(r[2]))
+            for r in rows
+            if r[1] in clients or r[1] in workers
+        ]
+        firsts = {
+            (r[0], int(r[1]))
+            for r in await self.db.fetchall(
+                "SELECT subject, MIN(seq) FROM consent_log WHERE scope = 'client' AND decision = 'given'"
+                " GROUP BY subject"
+            )
+        }
+        consents = [
+            ConsentEvent(r[1], r[2], int(r[3]), (r[1], int(r[0])) in firsts)
+            for r in await self.db.fetchall(
+                "SELECT seq, subject, decision, recorded_at FROM consent_log WHERE scope = 'client'"
+                " AND decision IN ('given', 'declined', 'withdrawn')"
+                " AND recorded_at >= ? AND recorded_at < ?",
+                (lo_ms, hi_ms),
+            )
+        ]
+        rights = [
+            RightsRequest(r[0], r[1], int(r[2]), None if r[3] is None else int(r[3]))
+            for r in await self.db.fetchall(
+                "SELECT kind, subject, requested_at, served_at FROM rights_request"
+                " WHERE requested_at >= ? AND requested_at < ?",
+                (lo_ms, hi_ms),
+            )
+        ]
+        retention = [
+            RetentionRun(int(r[0]), int(r[1]), int(r[2]), int(r[3]))
+            for r in await self.db.fetchall(
+                "SELECT started_at, redacted, media_deleted, failures FROM retention_run"
+                " WHERE started_at >= ? AND started_at < ?",
+                (lo_ms, hi_ms),
+            )
+        ]
+        return Activity(messages, consents, rights, retention)
