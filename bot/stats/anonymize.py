@@ -1,7 +1,9 @@
 """The anonymity rules, applied to every figure before anything leaves the bot.
 
 1. A figure about people that was computed from fewer than ``k`` distinct persons is not
-   shown; it reads "< k". ``k`` is configurable, never below 3.
+   shown; it reads "< k". ``k`` is configurable, never below 3. A zero that no person
+   contributed to is shown: it tells nothing about anyone, and hiding it would hide its
+   whole group (rule 2) for nothing.
 2. Complementary suppression: figures that add up to or are derived from each other are
    hidden together, so a hidden one cannot be worked out from the shown ones.
 3. Optional noise: counts get discrete Laplace noise with scale 1/ε from OpenDP; the report
@@ -43,7 +45,9 @@ def anonymize(
 ) -> dict[str, Cell]:
     k = max(k, MIN_K)
     hidden = {
-        key for key, f in figures.items() if f.about_people and f.value is not None and len(f.persons) < k
+        key
+        for key, f in figures.items()
+        if f.about_people and f.value is not None and 0 < len(f.persons) < k
     }
     changed = True
     while changed:  # a group hides together; repeat until stable

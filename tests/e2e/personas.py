@@ -165,6 +165,8 @@ class Persona:
         return str(resp.room_id)
 
     async def send(self, room_id: str, body: str) -> str:
+        if room_id not in self.client.rooms or not self.client.rooms[room_id].users:
+            await self.sync()
         resp = await self.client.room_send(
             room_id,
             "m.room.message",
