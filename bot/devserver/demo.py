@@ -57,7 +57,12 @@ def prepare(directory: Path, port: int) -> tuple[SynapseServer, dict[str, Any]]:
         server.register(name, passwords[name])
         accounts[name] = Account(f"@{name}:{server.server_name}", passwords[name])
 
-    for key, owner, name in (("admin_room", "admin", "Lotse Admin"), ("team_room", "anna", "Team")):
+    rooms = (
+        ("admin_room", "admin", "Lotse Admin"),
+        ("team_room", "anna", "Team"),
+        ("lead_room", "admin", "Leitung"),
+    )
+    for key, owner, name in rooms:
         if key not in state:
             state[key] = _create_room(server, accounts[owner], name)
             _save(state_file, state)
@@ -73,7 +78,7 @@ def prepare(directory: Path, port: int) -> tuple[SynapseServer, dict[str, Any]]:
             "password_file": str(bot_dir / "password"),
         },
         "data_dir": str(bot_dir),
-        "rooms": {"admin": state["admin_room"], "team": state["team_room"]},
+        "rooms": {"admin": state["admin_room"], "team": state["team_room"], "leadership": state["lead_room"]},
         "organisation": {
             "name": "Demo-Beratungsstelle",
             "controller": "Demo e.V., Musterstraße 1, 12345 Musterstadt",
@@ -139,7 +144,9 @@ def banner(server: SynapseServer, state: dict[str, Any], directory: Path) -> str
   3. As kim, in the chat with Lotse: meine-daten (your data as files),
      widerruf (withdraw consent), löschen (erase your messages).
   4. As anna: !neu @kim:{sn} starts an intake from the worker's side;
-     !hilfe lists everything. As admin, in "Lotse Admin": !status, !neu-laden.
+     !hilfe lists everything.
+  5. As admin, in "Lotse Admin": !richtlinien (retention), !probelauf,
+     !statistik (posts the anonymous report with chart to "Leitung").
 
  No Matrix client at hand? In a second terminal, chat as a demo person:
     .venv/bin/lotse chat anna      (or kim, admin)

@@ -45,9 +45,7 @@ def anonymize(
 ) -> dict[str, Cell]:
     k = max(k, MIN_K)
     hidden = {
-        key
-        for key, f in figures.items()
-        if f.about_people and f.value is not None and 0 < len(f.persons) < k
+        key for key, f in figures.items() if f.about_people and f.value is not None and 0 < len(f.persons) < k
     }
     changed = True
     while changed:  # a group hides together; repeat until stable
