@@ -445,8 +445,10 @@ class Lotse:
                 intake = await ctx.consent.intake_by_consultation(msg.room_id)
                 if intake is not None and intake.subject == ctx.subject(msg.sender):
                     await runtime.remind_outdated_consent(ctx, intake, msg.event_id)
-                await ctx.state.mark_handled(msg.event_id)
-                return
+                if not msg.body.lstrip().startswith("!"):
+                    # The conversation itself is none of the bot's business.
+                    await ctx.state.mark_handled(msg.event_id)
+                    return
             reply = await handle_message(
                 ctx,
                 self.table,
