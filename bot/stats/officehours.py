@@ -37,6 +37,7 @@ class OfficeHours:
                 close_at = dt.datetime.combine(day, self.end, self.tz)
                 lo, hi = max(a, open_at), min(b, close_at)
                 if hi > lo:
-                    total += hi - lo
+                    # In UTC: same-zone aware datetimes subtract as wall-clock times.
+                    total += hi.astimezone(dt.UTC) - lo.astimezone(dt.UTC)
             day += dt.timedelta(days=1)
         return total

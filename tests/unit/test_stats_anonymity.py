@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -48,7 +47,9 @@ def at(day: int, hour: int, minute: int = 0) -> int:
 
 # Mostly inside the week; some before/after it to exercise the period filter.
 in_week = st.integers(min_value=LO, max_value=HI - 1)
-around_week = st.one_of(in_week, in_week, in_week, st.integers(min_value=LO - 2 * 86_400_000, max_value=HI + 3 * 86_400_000))
+around_week = st.one_of(
+    in_week, in_week, in_week, st.integers(min_value=LO - 2 * 86_400_000, max_value=HI + 3 * 86_400_000)
+)
 
 
 @st.composite
@@ -104,7 +105,7 @@ def compute(activity: Activity) -> dict[str, Figure]:
 # --- anonymize: the four rules, for any activity --------------------------------------------
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(activities, ks)
 def test_shown_figures_about_people_have_k_persons(activity: Activity, k: int) -> None:
     figs = compute(activity)
@@ -116,7 +117,7 @@ def test_shown_figures_about_people_have_k_persons(activity: Activity, k: int) -
             assert len(persons) >= k or (not persons and cell.value == 0 and cell.unit == "count"), key
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(activities, ks)
 def test_groups_are_suppressed_together(activity: Activity, k: int) -> None:
     cells = anonymize(compute(activity), k)
@@ -134,7 +135,7 @@ def test_k_below_three_is_raised_to_three(activity: Activity, k: int) -> None:
     assert anonymize(figs, k) == anonymize(figs, 3)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(activities, ks)
 def test_suppressed_cells_carry_no_value(activity: Activity, k: int) -> None:
     figs = compute(activity)
@@ -220,7 +221,7 @@ def test_figure_names_are_fixed_and_about_the_organisation() -> None:
     assert all(group <= set(FIGURES) for group in GROUPS)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(activities)
 def test_figures_keys_are_exactly_figures(activity: Activity) -> None:
     figs = compute(activity)
@@ -288,12 +289,6 @@ def test_response_time_is_office_time() -> None:
     assert figs["after_hours"].value == 50.0  # Friday 18:00 is outside office hours
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="likely bug: aggregate.figures drops answers after the period's end (a.ts_ms < hi_ms), so a "
-    "Friday-evening request answered Monday 09:00 (1 h office time) never counts as answered in time, "
-    "although report.cells_for reads a week further for exactly these answers",
-)
 def test_weekend_request_answered_monday_counts_as_in_time() -> None:
     room = ROOMS[0]
     request = Message(room, CLIENTS[0], "client", at(4, 18))
@@ -303,11 +298,6 @@ def test_weekend_request_answered_monday_counts_as_in_time() -> None:
     assert figs["median_first_answer"].value == 60
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="privacy bug: median_first_answer counts the persons of all contacts (turn_people), "
-    "but its value comes from the answered ones only: one answer from one worker is shown as is",
-)
 def test_median_answer_time_from_one_answer_is_hidden() -> None:
     msgs = [Message(ROOMS[i], CLIENTS[i], "client", at(1, 9)) for i in range(5)]
     msgs.append(Message(ROOMS[0], WORKERS[0], "worker", at(1, 9, 17)))  # the only answer
@@ -315,7 +305,7 @@ def test_median_answer_time_from_one_answer_is_hidden() -> None:
     assert cells["median_first_answer"].value != 17  # one worker's single response time
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(messages(), max_size=40))
 def test_contacts_property(msgs: list[Message]) -> None:
     pairs = contacts(msgs)

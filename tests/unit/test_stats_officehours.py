@@ -150,11 +150,6 @@ def test_custom_hours_and_days() -> None:
     assert not weekend.is_open(berlin(2026, 11, 20, 12))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: officehours.between subtracts open_at/close_at of the same zone as wall-clock times, "
-    "so office hours spanning the DST change at night count 1 h too much or too little",
-)
 @pytest.mark.parametrize(
     ("saturday", "elapsed_hours"),
     [((2026, 3, 28), 47), ((2026, 10, 24), 49)],
@@ -192,14 +187,14 @@ any_instant = st.one_of(instants, near_dst)
 office = st.sampled_from([HOURS, OfficeHours(ZoneInfo("Asia/Tokyo")), OfficeHours(BERLIN, dt.time(9, 30))])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(office, any_instant, any_instant, any_instant)
 def test_between_is_additive(hours: OfficeHours, x: dt.datetime, y: dt.datetime, z: dt.datetime) -> None:
     a, b, c = sorted((x, y, z))
     assert hours.between(a, b) + hours.between(b, c) == hours.between(a, c)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(office, any_instant, any_instant)
 def test_between_is_bounded_and_zone_independent(hours: OfficeHours, x: dt.datetime, y: dt.datetime) -> None:
     a, b = sorted((x, y))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -62,8 +63,20 @@ def test_parse_month_that_does_not_exist(label: str) -> None:
 
 @pytest.mark.parametrize(
     "label",
-    ["", "W47", "2026W47", "2026-W7", "2026-W470", "26-W47", "2026-1", "2026-011", "2026/11", "last week",
-     "2026-W47 x", "2026-11-01"],
+    [
+        "",
+        "W47",
+        "2026W47",
+        "2026-W7",
+        "2026-W470",
+        "26-W47",
+        "2026-1",
+        "2026-011",
+        "2026/11",
+        "last week",
+        "2026-W47 x",
+        "2026-11-01",
+    ],
 )
 def test_parse_rejects_bad_labels(label: str) -> None:
     with pytest.raises(ValueError):
@@ -118,15 +131,19 @@ def test_trend_twelve_weeks_oldest_first() -> None:
     assert trend[-1] == p
     assert trend[0].label == "2025-W43"
     assert [t.label for t in trend[-3:]] == ["2025-W52", "2026-W01", "2026-W02"]
-    for older, newer in zip(trend, trend[1:], strict=False):
+    for older, newer in itertools.pairwise(trend):
         assert older.end == newer.start  # consecutive, no gaps or overlaps
         assert older < newer
 
 
 def test_trend_twelve_months_across_year() -> None:
     trend = parse_period("2026-03").trend(12)
-    assert [t.label for t in trend] == [f"2025-{m:02d}" for m in range(4, 13)] + ["2026-01", "2026-02", "2026-03"]
-    for older, newer in zip(trend, trend[1:], strict=False):
+    assert [t.label for t in trend] == [f"2025-{m:02d}" for m in range(4, 13)] + [
+        "2026-01",
+        "2026-02",
+        "2026-03",
+    ]
+    for older, newer in itertools.pairwise(trend):
         assert older.end == newer.start
 
 
@@ -138,7 +155,7 @@ def test_trend_property(day: dt.date, kind: str, n: int) -> None:
     assert len(trend) == n
     assert trend[-1] == p
     assert all(t.kind == kind for t in trend)
-    assert all(a.end == b.start for a, b in zip(trend, trend[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(trend))
     assert len({t.label for t in trend}) == n
 
 

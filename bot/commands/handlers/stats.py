@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from bot.commands.types import CommandError, Reply, Request
 from bot.context import BotContext
@@ -17,7 +18,8 @@ async def post_report(ctx: BotContext, req: Request) -> Reply:
         except ValueError:
             raise CommandError("stats.bad_period", word=req.args[0][:20]) from None
     else:
-        period = period_containing(dt.date.today(), "week").previous()
+        today = dt.datetime.fromtimestamp(ctx.clock(), ZoneInfo(ctx.settings.stats.timezone)).date()
+        period = period_containing(today, "week").previous()
     if ctx.room_of_kind("leadership") is None:
         raise CommandError("stats.no_room")
     await delivery.deliver(ctx, period, str(req.event_id))
