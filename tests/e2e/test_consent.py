@@ -186,7 +186,9 @@ async def test_worker_started_intake_with_reaction_consent(org: Org) -> None:
     assert frag("de", "intake.unknown") in await command(worker, org.team, bot, "!übernehmen 999")
 
 
-async def test_minor_needs_guardian_confirmation(org: Org) -> None:
+async def worker_started_consent(org: Org, adult: str) -> str:
+    """A worker starts an intake; the client picks German, answers the age question and says
+    yes to the notice. Returns the intake room."""
     bot, client, worker = org.bot.user_id, org.client, org.worker
     await acknowledge_rules(org)
     await command(worker, org.team, bot, f"!neu {client.user_id}")
@@ -194,9 +196,15 @@ async def test_minor_needs_guardian_confirmation(org: Org) -> None:
     await client.wait_for_text(room, bot, "1. Deutsch")
     await client.send(room, "1")
     await client.wait_for_text(room, bot, "Bist du 16 Jahre oder älter?")
-    await client.send(room, "nein")
+    await client.send(room, adult)
     await client.wait_for_text(room, bot, frag("de", "intake.consent.question"))
     await client.send(room, "ja")
+    return room
+
+
+async def test_minor_needs_guardian_confirmation(org: Org) -> None:
+    bot, client, worker = org.bot.user_id, org.client, org.worker
+    room = await worker_started_consent(org, adult="nein")
     await client.wait_for_text(room, bot, "Weil du unter 16 bist")
     await worker.wait_for_text(org.team, bot, "Die Person ist unter 16")
     assert not client.invites or set(client.invites) == {room}
@@ -213,15 +221,7 @@ async def test_minor_needs_guardian_confirmation(org: Org) -> None:
 async def open_consultation(org: Org) -> tuple[str, str]:
     """A worker-started intake through to an open consultation room: (intake room, consultation)."""
     bot, client, worker = org.bot.user_id, org.client, org.worker
-    await acknowledge_rules(org)
-    await command(worker, org.team, bot, f"!neu {client.user_id}")
-    room = await client.accept_invite_from(bot)
-    await client.wait_for_text(room, bot, "1. Deutsch")
-    await client.send(room, "1")
-    await client.wait_for_text(room, bot, "Bist du 16 Jahre oder älter?")
-    await client.send(room, "ja")
-    await client.wait_for_text(room, bot, frag("de", "intake.consent.question"))
-    await client.send(room, "ja")
+    room = await worker_started_consent(org, adult="ja")
     consultation = await client.accept_invite_from(bot, exclude={room})
     await worker.accept_invite_from(bot, exclude={org.team})
     await client.wait_for_text(consultation, bot, "Willkommen in eurem Beratungsraum")
