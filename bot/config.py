@@ -184,6 +184,8 @@ class StatsSettings(_Section):
     report_weekday: int = Field(default=0, ge=0, le=6)
     report_time: str = "08:00"
     periods_in_trend: int = Field(default=12, ge=2, le=52)
+    # Names for team rooms in reports (room ID → name); others are shown as "Team 1", "Team 2", …
+    team_names: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod

@@ -21,6 +21,7 @@ class Message:
     sender: str
     role: str  # client | worker
     ts_ms: int
+    team: str | None = None  # the team room the consultation belongs to, if any
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class ConsentEvent:
     decision: str  # given | declined | withdrawn
     ts_ms: int
     first: bool = False  # the subject's first consent ever: a new client
+    team: str | None = None
 
 
 @dataclass(frozen=True)

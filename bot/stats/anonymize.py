@@ -51,8 +51,9 @@ def anonymize(
     while changed:  # a group hides together; repeat until stable
         changed = False
         for group in GROUPS:
-            if group & hidden and not group <= hidden:
-                hidden |= group & set(figures)
+            present = group & set(figures)
+            if present & hidden and not present <= hidden:
+                hidden |= present
                 changed = True
     cells = {}
     for key, f in figures.items():

@@ -8,7 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from bot.context import BotContext
@@ -16,6 +16,7 @@ from bot.stats.aggregate import FIGURES, Activity, ConsentEvent, Message, Rights
 from bot.stats.anonymize import Cell, anonymize, laplace_noise
 from bot.stats.officehours import OfficeHours
 from bot.stats.periods import Period
+from bot.stats.teams import OTHER, TEAM_FIGURES, team_rows
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class StatsReport:
     trend: list[tuple[str, dict[str, Cell]]]  # (period label, cells), oldest first
     k: int
     epsilon: float | None
+    # (team label, cells) for this period; empty with fewer than two teams.
+    teams: list[tuple[str, dict[str, Cell]]] = field(default_factory=list)
 
 
 def office_hours(ctx: BotContext) -> OfficeHours:
@@ -41,8 +44,14 @@ def rotate(activity: Activity, ctx: BotContext, label: str) -> Activity:
     """Period pseudonyms: the same person gets unrelated tags in different periods."""
     tag = ctx.pseudonyms.derive(f"stats:{label}")
     return Activity(
-        [Message(tag(m.room), tag(m.sender), m.role, m.ts_ms) for m in activity.messages],
-        [ConsentEvent(tag(c.subject), c.decision, c.ts_ms, c.first) for c in activity.consents],
+        [
+            Message(tag(m.room), tag(m.sender), m.role, m.ts_ms, m.team and tag(m.team))
+            for m in activity.messages
+        ],
+        [
+            ConsentEvent(tag(c.subject), c.decision, c.ts_ms, c.first, c.team and tag(c.team))
+            for c in activity.consents
+        ],
         [RightsRequest(r.kind, tag(r.subject), r.requested_ms, r.served_ms) for r in activity.rights],
         activity.retention,
     )
@@ -59,9 +68,32 @@ async def cells_for(ctx: BotContext, period: Period) -> dict[str, Cell]:
     return anonymize(figs, s.k, noise)
 
 
+async def team_table(ctx: BotContext, period: Period) -> list[tuple[str, dict[str, Cell]]]:
+    s = ctx.settings.stats
+    hours = office_hours(ctx)
+    lo, hi = period.bounds_ms(hours.tz)
+    raw = await ctx.stats.activity(lo, hi + 7 * 86_400_000, ctx.subject(ctx.matrix.user_id))
+    tag = ctx.pseudonyms.derive(f"stats:{period.label}")
+    team_ids = sorted({m.team for m in raw.messages if m.team})
+    labels = {
+        tag(t): s.team_names.get(t) or ctx.catalog.text(ctx.catalog.default_language, "stats.team", n=str(i))
+        for i, t in enumerate(team_ids, start=1)
+    }
+    return team_rows(
+        rotate(raw, ctx, period.label), lo, hi, hours, dt.timedelta(hours=s.target_hours), s.k, labels
+    )
+
+
 async def build(ctx: BotContext, period: Period) -> StatsReport:
     trend = [(p.label, await cells_for(ctx, p)) for p in period.trend(ctx.settings.stats.periods_in_trend)]
-    return StatsReport(period, trend[-1][1], trend, max(ctx.settings.stats.k, 3), ctx.settings.stats.epsilon)
+    return StatsReport(
+        period,
+        trend[-1][1],
+        trend,
+        max(ctx.settings.stats.k, 3),
+        ctx.settings.stats.epsilon,
+        await team_table(ctx, period),
+    )
 
 
 def shown(cell: Cell | None, k: int, language: str, ctx: BotContext) -> str:
@@ -103,6 +135,15 @@ def render_text(ctx: BotContext, report: StatsReport, language: str) -> str:
     ]
     for key in FIGURES:
         lines.append(f"• {t(language, f'stats.figure.{key}')}: {v(key)}")
+    if report.teams:
+        lines += ["", t(language, "stats.teams")]
+        for label, cells in report.teams:
+            name = t(language, "stats.other_teams") if label == OTHER else label
+            values = ", ".join(
+                f"{t(language, f'stats.figure.{key}')} {shown(cells.get(key), report.k, language, ctx)}"
+                for key in TEAM_FIGURES
+            )
+            lines.append(f"• {name}: {values}")
     lines.append("")
     lines.append(t(language, "stats.rules", k=str(report.k)))
     if report.epsilon:
@@ -113,14 +154,19 @@ def render_text(ctx: BotContext, report: StatsReport, language: str) -> str:
 def render_csv(report: StatsReport, k: int) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["period", "figure", "value", "unit"])
+    writer.writerow(["period", "scope", "figure", "value", "unit"])
+
+    def row(label: str, scope: str, cell: Cell) -> None:
+        value = f"<{k}" if cell.suppressed else ("" if cell.value is None else f"{cell.value:g}")
+        writer.writerow([label, scope, cell.key, value, cell.unit])
+
     for label, cells in report.trend:
         for key in FIGURES:
-            cell = cells.get(key)
-            if cell is None:
-                continue
-            value = f"<{k}" if cell.suppressed else ("" if cell.value is None else f"{cell.value:g}")
-            writer.writerow([label, key, value, cell.unit])
+            if key in cells:
+                row(label, "organisation", cells[key])
+    for team, cells in report.teams:
+        for key in TEAM_FIGURES:
+            row(report.period.label, "other teams" if team == OTHER else team, cells[key])
     return out.getvalue()
 
 
@@ -137,6 +183,13 @@ def render_json(report: StatsReport) -> str:
             "trend": [
                 {"period": label, "figures": {k: cell(c) for k, c in cells.items()}}
                 for label, cells in report.trend
+            ],
+            "teams": [
+                {
+                    "team": "other teams" if team == OTHER else team,
+                    "figures": {k: cell(c) for k, c in cells.items()},
+                }
+                for team, cells in report.teams
             ],
         },
         indent=2,

@@ -29,6 +29,13 @@ class StatsStore:
                 " SELECT subject FROM consent_log WHERE scope = 'worker_rules'"
             )
         }
+        # A consultation belongs to the team room where its intake was started or claimed.
+        team_rows = await self.db.fetchall(
+            "SELECT i.subject, i.consultation_room, i.notify_room FROM intake i JOIN room r"
+            " ON r.room_id = i.notify_room WHERE r.kind = 'team' ORDER BY i.intake_id"
+        )
+        room_team = {r[1]: r[2] for r in team_rows if r[1]}
+        subject_team = {r[0]: r[2] for r in team_rows}
         rows = await self.db.fetchall(
             "SELECT e.room_id, e.sender, e.ts FROM event_meta e JOIN room r ON r.room_id = e.room_id"
             " WHERE r.kind = 'consultation' AND e.type IN ('m.room.message', 'm.room.encrypted', 'm.sticker')"
@@ -36,7 +43,7 @@ class StatsStore:
             (lo_ms, hi_ms, bot_subject),
         )
         messages = [
-            Message(r[0], r[1], "client" if r[1] in clients else "worker", int(r[2]))
+            Message(r[0], r[1], "client" if r[1] in clients else "worker", int(r[2]), room_team.get(r[0]))
             for r in rows
             if r[1] in clients or r[1] in workers
         ]
@@ -48,7 +55,7 @@ class StatsStore:
             )
         }
         consents = [
-            ConsentEvent(r[1], r[2], int(r[3]), (r[1], int(r[0])) in firsts)
+            ConsentEvent(r[1], r[2], int(r[3]), (r[1], int(r[0])) in firsts, subject_team.get(r[1]))
             for r in await self.db.fetchall(
                 "SELECT seq, subject, decision, recorded_at FROM consent_log WHERE scope = 'client'"
                 " AND decision IN ('given', 'declined', 'withdrawn')"

@@ -96,7 +96,7 @@ async def test_weekly_report_reaches_leadership_with_chart_and_csv(
     png = await lead.download(by_ext["png"].source["content"])
     assert png.startswith(b"\x89PNG")
     rows = list(csv.DictReader(io.StringIO((await lead.download(by_ext["csv"].source["content"])).decode())))
-    now = {r["figure"]: r["value"] for r in rows if r["period"] == period}
+    now = {r["figure"]: r["value"] for r in rows if r["period"] == period and r["scope"] == "organisation"}
     assert now["active_rooms"] == "3"
     assert now["messages_clients"] == str(3 * CLIENT_MESSAGES)
     assert now["messages_workers"] == "3"

@@ -113,11 +113,12 @@ async def test_text_de_and_en(env: tuple[BotContext, Database, Filled]) -> None:
 async def test_csv_json_png(env: tuple[BotContext, Database, Filled]) -> None:
     ctx, _, _ = env
     report = await stats_report.build(ctx, PERIOD)
-    rows = list(csv.reader(io.StringIO(stats_report.render_csv(report, report.k))))
-    assert rows[0] == ["period", "figure", "value", "unit"]
-    assert len(rows) - 1 == 12 * len(FIGURES)
-    assert {r[0] for r in rows[1:]} == {p.label for p in PERIOD.trend(12)}
-    cells = {(r[0], r[1]): (r[2], r[3]) for r in rows[1:]}
+    all_rows = list(csv.reader(io.StringIO(stats_report.render_csv(report, report.k))))
+    assert all_rows[0] == ["period", "scope", "figure", "value", "unit"]
+    rows = [[r[0], *r[2:]] for r in all_rows[1:] if r[1] == "organisation"]
+    assert len(rows) == 12 * len(FIGURES)
+    assert {r[0] for r in rows} == {p.label for p in PERIOD.trend(12)}
+    cells = {(r[0], r[1]): (r[2], r[3]) for r in rows}
     assert len(cells) == 12 * len(FIGURES)
     assert cells[("2026-W47", "messages_clients")] == ("16", "count")
     assert cells[("2026-W47", "consent_withdrawn")] == ("<3", "count")
