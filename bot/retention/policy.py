@@ -147,25 +147,45 @@ class PolicyError(ValueError):
         self.reason = reason
 
 
+def _name(value: object) -> str:
+    """A TOML key as it may be written: bare, "double" or 'single' quoted."""
+    escaped = re.escape(str(value))
+    return rf"(?:{escaped}|\"{escaped}\"|'{escaped}')"
+
+
 def _line_of(text: str, loc: tuple[Any, ...]) -> int:
-    """The line a pydantic error location points at, found in the TOML text."""
+    """The line a pydantic error location points at, found in the TOML text.
+
+    Policies may be written as tables (``[policy.name]`` then ``key = …``) or as dotted keys
+    (``policy.name.key = …``); names may be quoted.
+    """
     lines = text.splitlines()
-    start = 0
-    if len(loc) >= 2 and loc[0] == "policy":
-        header = re.compile(rf"^\s*\[\s*policy\s*\.\s*\"?{re.escape(str(loc[1]))}\"?\s*\]")
-        start = next((i for i, line in enumerate(lines) if header.match(line)), 0)
-        if len(loc) == 2:
-            return start + 1
-        key = str(loc[2])
-    else:
-        key = str(loc[0]) if loc else ""
-    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-    for i in range(start, len(lines)):
-        if i > start and lines[i].lstrip().startswith("[") and loc and loc[0] == "policy":
-            break
-        if pattern.match(lines[i]):
-            return i + 1
-    return start + 1
+    if not (len(loc) >= 2 and loc[0] == "policy"):
+        key = re.compile(rf"^\s*{_name(loc[0]) if loc else ''}\s*=")
+        return next((i + 1 for i, line in enumerate(lines) if key.match(line)), 1)
+    name = _name(loc[1])
+    header = re.compile(rf"^\s*\[\s*policy\s*\.\s*{name}\s*\]")
+    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    if len(loc) == 2:
+        dotted_any = re.compile(rf"^\s*policy\s*\.\s*{name}\s*\.")
+        first = (
+            start if start is not None else next((i for i, ln in enumerate(lines) if dotted_any.match(ln)), 0)
+        )
+        return first + 1
+    key_name = _name(loc[2])
+    dotted = re.compile(rf"^\s*policy\s*\.\s*{name}\s*\.\s*{key_name}\s*=")
+    found = next((i + 1 for i, line in enumerate(lines) if dotted.match(line)), None)
+    if found is not None:
+        return found
+    if start is not None:
+        plain = re.compile(rf"^\s*{key_name}\s*=")
+        for i in range(start + 1, len(lines)):
+            if lines[i].lstrip().startswith("["):
+                break
+            if plain.match(lines[i]):
+                return i + 1
+        return start + 1
+    return 1
 
 
 def _message(error: Any) -> str:

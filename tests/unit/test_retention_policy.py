@@ -341,12 +341,6 @@ def test_huge_duration_is_refused_not_a_crash(tmp_path: Path) -> None:
     assert (err.path.name, err.line) == ("a.toml", 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: policy._line_of only knows [policy.NAME] headers with bare or double-quoted names;"
-    " dotted keys and 'literal' names get the wrong line",
-)
 @pytest.mark.parametrize(
     ("text", "line"),
     [
