@@ -18,32 +18,18 @@ CLIENT_MESSAGES = 2
 
 
 async def say(p: Persona, room: str, bot: str, text: str) -> str:
-    """Send a command and return the bot's reply.
-
-    This test is about the report, not key sharing: a test client that joined the team room
-    before the bot now and then encrypts its first message without a room key for the bot
-    (the bot logs "cannot decrypt … waiting for its key"). Then the client catches up on the
-    room's members and devices and sends once more.
-    """
-    for attempt in (1, 2):
-        event = await p.send(room, text)
-        try:
-            replies = await p.wait_for(
-                lambda e=event: [m for m in p.from_user(room, bot) if m.in_reply_to == e], 20, text
-            )
-            return str(replies[0].body)
-        except AssertionError:
-            if attempt == 2:
-                raise
-            await p.client.joined_members(room)
-            await p.client.keys_query()
-            await p.sync()
-    raise AssertionError("unreachable")
+    event = await p.send(room, text)
+    replies = await p.wait_for(
+        lambda: [m for m in p.from_user(room, bot) if m.in_reply_to == event], 30, text
+    )
+    return str(replies[0].body)
 
 
 async def intake(bot_id: str, worker: Persona, client: Persona, team: str) -> str:
     """A worker-started intake through to an open consultation room."""
-    await worker.sync()  # know that the bot joined the team room: share keys with it
+    # Only once the worker's client has seen the bot join does it share room keys with the bot;
+    # a command sent while the bot is still only invited could never be decrypted by it.
+    await worker.wait_for_member(team, bot_id, "join")
     await say(worker, team, bot_id, "!bestätigen")
     await say(worker, team, bot_id, f"!neu {client.user_id}")
     room = await client.accept_invite_from(bot_id)
