@@ -8,7 +8,6 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
 
@@ -131,53 +130,15 @@ def cmd_reset_cross_signing(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _offline_context(settings: Settings) -> tuple[Any, Any]:
-    """A context on the database alone, for reports: any homeserver call is refused."""
-    import json
-
-    from bot.app import build_context
-    from bot.pseudonym import Pseudonymizer, load_or_create_key
-    from bot.retention.service import SNAPSHOT
-    from bot.roles import RoleResolver
-    from bot.store.db import Database
-
-    class Offline:
-        online = False
-        user_id = settings.bot.uid
-
-        def __getattr__(self, name: str) -> object:
-            raise RuntimeError("reports work offline")
-
-    async def no_members(_room: object) -> None:
-        return None
-
-    db = await Database.open(settings.data_dir / "lotse.db")
-    await db.migrate()
-    db.start_writer()
-    key = load_or_create_key(settings.pseudonym_key_file or settings.data_dir / "keys" / "pseudonym.key")
-    ctx = build_context(
-        settings,
-        db,
-        Offline(),  # type: ignore[arg-type]
-        RoleResolver([], [], [], [], no_members),
-        {},
-        Pseudonymizer(key),
-    )
-    if ctx.policies.reload() is not None:
-        stored = await ctx.state.get(SNAPSHOT)
-        if stored:
-            ctx.policies.restore(json.loads(stored))
-    return ctx, db
-
-
 def cmd_retention_report(args: argparse.Namespace) -> int:
     """The retention evidence from the database alone: no homeserver needed."""
+    from bot.offline import offline_context
     from bot.retention import report
 
     settings = _settings(args)
 
     async def go() -> str:
-        ctx, db = await _offline_context(settings)
+        ctx, db = await offline_context(settings)
         try:
             return report.render(
                 ctx, await report.build(ctx, args.days), args.language or settings.default_language
@@ -191,6 +152,7 @@ def cmd_retention_report(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """The leadership report for one period, from the database alone."""
+    from bot.offline import offline_context
     from bot.stats import report as stats_report
     from bot.stats.periods import parse_period
 
@@ -201,7 +163,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError([f"--period: {exc}"]) from None
 
     async def go() -> bytes:
-        ctx, db = await _offline_context(settings)
+        ctx, db = await offline_context(settings)
         try:
             report = await stats_report.build(ctx, period)
             language = args.language or settings.default_language

@@ -9,6 +9,7 @@ one test run, not the public.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import hmac
 import json
@@ -39,6 +40,25 @@ def free_port(preferred: int | None = None) -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: Linux sends SIGTERM when the process that started it dies.
+
+    So a demo or test run killed outright (SIGKILL, a closed terminal) leaves no Synapse behind.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
 
 
 def _secret(path: Path) -> str:
@@ -129,7 +149,8 @@ class Account:
 
 class SynapseServer:
     def __init__(self, directory: Path, port: int, server_name: str = "localhost") -> None:
-        self.directory = directory
+        # Absolute: Synapse runs with this folder as its working directory.
+        self.directory = directory.resolve()
         self.port = port
         self.server_name = server_name
         self.url = f"http://127.0.0.1:{port}"
@@ -148,6 +169,7 @@ class SynapseServer:
             stderr=subprocess.STDOUT,
             cwd=self.directory,
             start_new_session=True,  # Ctrl-C in the demo reaches us, and we stop Synapse cleanly
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -28,6 +28,8 @@ class StatsReport:
     epsilon: float | None
     # (team label, cells) for this period; empty with fewer than two teams.
     teams: list[tuple[str, dict[str, Cell]]] = field(default_factory=list)
+    # The demo's made-up history is part of these figures: every rendering says so.
+    demo_data: bool = False
 
 
 def office_hours(ctx: BotContext) -> OfficeHours:
@@ -85,7 +87,10 @@ async def team_table(ctx: BotContext, period: Period) -> list[tuple[str, dict[st
 
 
 async def build(ctx: BotContext, period: Period) -> StatsReport:
-    trend = [(p.label, await cells_for(ctx, p)) for p in period.trend(ctx.settings.stats.periods_in_trend)]
+    periods = period.trend(ctx.settings.stats.periods_in_trend)
+    trend = [(p.label, await cells_for(ctx, p)) for p in periods]
+    tz = office_hours(ctx).tz
+    lo, hi = periods[0].bounds_ms(tz)[0], periods[-1].bounds_ms(tz)[1]
     return StatsReport(
         period,
         trend[-1][1],
@@ -93,6 +98,7 @@ async def build(ctx: BotContext, period: Period) -> StatsReport:
         max(ctx.settings.stats.k, 3),
         ctx.settings.stats.epsilon,
         await team_table(ctx, period),
+        demo_data=await ctx.stats.includes_synthetic(lo, hi),
     )
 
 
@@ -123,6 +129,7 @@ def render_text(ctx: BotContext, report: StatsReport, language: str) -> str:
 
     lines = [
         t(language, f"stats.title.{report.period.kind}", period=report.period.label),
+        *([t(language, "stats.demo_data")] if report.demo_data else []),
         t(
             language,
             "stats.summary",
@@ -227,6 +234,19 @@ def render_png(ctx: BotContext, report: StatsReport, language: str) -> bytes:
     ax.grid(alpha=0.3)
     ax.set_ylim(bottom=0)
     fig.text(0.01, 0.01, ctx.catalog.text(language, "stats.rules", k=str(report.k)), fontsize=8)
+    if report.demo_data:
+        fig.text(
+            0.5,
+            0.5,
+            ctx.catalog.text(language, "stats.demo_mark"),
+            fontsize=44,
+            color="0.5",
+            ha="center",
+            va="center",
+            rotation=30,
+            alpha=0.25,
+            fontweight="bold",
+        )
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -118,6 +118,7 @@ class ConsentStore:
         method: str,
         actor: str | None = None,
         event_id: str | None = None,
+        at_ms: int | None = None,
     ) -> asyncio.Future[None]:
         return self.db.write(
             "INSERT INTO consent_log (subject, scope, purpose, notice_version, language, decision,"
@@ -132,7 +133,7 @@ class ConsentStore:
                 method,
                 actor,
                 event_id,
-                now_ms(),
+                now_ms() if at_ms is None else at_ms,
             ),
         )
 

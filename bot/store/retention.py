@@ -38,7 +38,8 @@ class RetentionStore:
 
     async def rooms(self) -> list[RoomRow]:
         rows = await self.db.fetchall(
-            "SELECT room_id, kind, retention_state, policy_notice, backfilled_at FROM room ORDER BY room_id"
+            "SELECT room_id, kind, retention_state, policy_notice, backfilled_at FROM room"
+            " WHERE synthetic = 0 ORDER BY room_id"
         )
         return [RoomRow(RoomID(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 

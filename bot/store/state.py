@@ -60,11 +60,12 @@ class StateStore:
         value = await self.db.fetchval("SELECT kind FROM room WHERE room_id = ?", (room_id,))
         return None if value is None else str(value)
 
-    def set_room_kind(self, room_id: RoomID, kind: str) -> asyncio.Future[None]:
+    def set_room_kind(self, room_id: RoomID, kind: str, *, synthetic: bool = False) -> asyncio.Future[None]:
+        """``synthetic``: a made-up room of the demo's seeded history, never a room on the server."""
         return self.db.write(
-            "INSERT INTO room (room_id, kind, joined_at) VALUES (?, ?, ?) "
+            "INSERT INTO room (room_id, kind, joined_at, synthetic) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (room_id) DO UPDATE SET kind = excluded.kind",
-            (room_id, kind, _now_ms()),
+            (room_id, kind, _now_ms(), int(synthetic)),
         )
 
     def forget_room(self, room_id: RoomID) -> asyncio.Future[None]:

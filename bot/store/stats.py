@@ -13,11 +13,22 @@ class StatsStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add_rights_request(self, kind: str, subject: str, requested_ms: int) -> asyncio.Future[None]:
+    def add_rights_request(
+        self, kind: str, subject: str, requested_ms: int, served_ms: int | None = None
+    ) -> asyncio.Future[None]:
         return self.db.write(
             "INSERT INTO rights_request (kind, subject, requested_at, served_at) VALUES (?, ?, ?, ?)",
-            (kind, subject, requested_ms, now_ms()),
+            (kind, subject, requested_ms, now_ms() if served_ms is None else served_ms),
         )
+
+    async def includes_synthetic(self, lo_ms: int, hi_ms: int) -> bool:
+        """Whether the demo's made-up history contributes to this span (the report says so)."""
+        value = await self.db.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM event_meta e JOIN room r ON r.room_id = e.room_id"
+            " WHERE r.synthetic = 1 AND e.ts >= ? AND e.ts < ?)",
+            (lo_ms, hi_ms),
+        )
+        return bool(value)
 
     async def activity(self, lo_ms: int, hi_ms: int, bot_subject: str) -> Activity:
         """Everything between two instants; people appear as store pseudonyms."""
