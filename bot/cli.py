@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.config import ConfigError, Settings, load_settings
 
@@ -154,13 +156,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     """The leadership report for one period, from the database alone."""
     from bot.offline import offline_context
     from bot.stats import report as stats_report
-    from bot.stats.periods import parse_period
+    from bot.stats.periods import parse_period, period_containing
 
     settings = _settings(args)
-    try:
-        period = parse_period(args.period)
-    except ValueError as exc:
-        raise ConfigError([f"--period: {exc}"]) from None
+    if args.period is None:  # as the weekly schedule does: the last complete week
+        today = dt.datetime.now(ZoneInfo(settings.stats.timezone)).date()
+        period = period_containing(today, "week").previous()
+    else:
+        try:
+            period = parse_period(args.period)
+        except ValueError as exc:
+            raise ConfigError([f"--period: {exc}"]) from None
 
     async def go() -> bytes:
         ctx, db = await offline_context(settings)
@@ -228,14 +234,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--language", default=None)
     rep.set_defaults(func=cmd_retention_report)
     rp = sub.add_parser("report", help="the anonymous leadership report for one period")
-    rp.add_argument("--period", required=True, help="2026-W47 or 2026-11")
+    rp.add_argument("--period", default=None, help="2026-W47 or 2026-11 (default: last week)")
     rp.add_argument("--format", choices=["text", "csv", "png", "json"], default="text")
     rp.add_argument("--out", default=None)
     rp.add_argument("--language", default=None)
     rp.set_defaults(func=cmd_report)
     demo = sub.add_parser("demo", help="run a local Synapse, demo accounts and the bot")
     demo.add_argument("--dir", default=".lotse-demo", help="where the demo keeps its data")
-    demo.add_argument("--port", type=int, default=8008, help="preferred homeserver port")
+    demo.add_argument(
+        "--port", type=int, default=None, help="homeserver port (default: the one used before, else 8008)"
+    )
     demo.set_defaults(func=cmd_demo)
     chat = sub.add_parser("chat", help="chat with the demo bot from the terminal as a demo person")
     chat.add_argument("name", choices=["anna", "kim", "admin"])

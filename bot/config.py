@@ -14,6 +14,7 @@ carrying one plain line per problem (which key, what is wrong, what is expected)
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,6 +42,8 @@ RoomRefField = Annotated[str, AfterValidator(parse_room_ref)]
 
 CONFIG_ENV = "LOTSE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("lotse.toml")
+# Written by `lotse demo`: in a checkout after `python3 dev.py run`, the CLI finds the demo.
+DEMO_CONFIG_FILE = Path(".lotse-demo") / "lotse.toml"
 
 
 class _Section(BaseModel):
@@ -318,6 +321,9 @@ def load_settings(
     path = config_file or Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_FILE)
     if explicit and not path.is_file():
         raise ConfigError([f"config file {path} does not exist"])
+    if not explicit and not path.is_file() and DEMO_CONFIG_FILE.is_file():
+        print(f"(no {path} here: using the demo's {DEMO_CONFIG_FILE})", file=sys.stderr)
+        path = DEMO_CONFIG_FILE
 
     class _FromFiles(Settings):
         model_config = SettingsConfigDict(

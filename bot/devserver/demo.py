@@ -1,9 +1,12 @@
 """``lotse demo``: everything on one machine, for a first look and for development.
 
 Starts a private Synapse on 127.0.0.1, creates the bot's account and three demo people (a
-social worker, a client, an admin), an encrypted admin room, writes a config for the bot and
-runs it. Ctrl-C stops the bot and the homeserver. Running it again reuses the folder: same
-accounts, same rooms, same bot device.
+social worker, a client, an admin), the team, admin and leadership rooms (the bot holds the
+power it needs in each), seeds twelve weeks of made-up activity for the leadership report,
+writes a config for the bot and runs it. Ctrl-C stops the bot and the homeserver.
+
+Running it again reuses the folder: same accounts, rooms, bot device and port, so logins in
+Element keep working. A second start on the same folder while one runs is refused.
 """
 
 from __future__ import annotations
@@ -12,21 +15,42 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
-from bot.devserver.synapse import Account, SynapseServer, free_port
+from bot.devserver.lock import DemoLock, DemoRunning, stop_orphaned_synapse
+from bot.devserver.synapse import Account, SynapseServer, free_port, port_taken
+from bot.devserver.tour import PEOPLE, banner
 
 log = logging.getLogger(__name__)
 
-PEOPLE = {
-    # localpart: (role shown to the newcomer, is a Synapse admin)
-    "anna": ("social worker", False),
-    "kim": ("client", False),
-    "admin": ("Lotse admin", False),
-}
+DEFAULT_PORT = 8008
+BOT = "lotse"
+# (key in demo.json, owner, room name, kind in the bot's config)
+ROOMS = (
+    ("admin_room", "admin", "Lotse Admin", "admin"),
+    ("team_room", "anna", "Team", "team"),
+    ("lead_room", "admin", "Leitung", "leadership"),
+)
+
+
+class DemoError(Exception):
+    """The demo cannot start; the message says why and what to do, in plain words."""
+
+
+def say(text: str) -> None:
+    """Print for the person at the terminal; a closed pipe (``| tee`` after Ctrl-C) is no error."""
+    try:
+        print(text, flush=True)
+    except (BrokenPipeError, OSError):
+        # Nobody reads stdout any more: send the rest nowhere, so shutdown still completes.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -38,47 +62,57 @@ def _save(path: Path, data: dict[str, Any]) -> None:
     path.chmod(0o600)
 
 
-def prepare(directory: Path, port: int) -> tuple[SynapseServer, dict[str, Any]]:
-    directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o700)
-    state_file = directory / "demo.json"
-    state = _load(state_file)
-    server = SynapseServer(directory / "synapse", free_port(port))
-    print(f"Starting Synapse on {server.url} (data in {server.directory}) …", flush=True)
-    server.start()
+def choose_port(requested: int | None, recorded: int | None) -> int:
+    """The recorded port keeps Element logins working; a taken one is refused, never swapped."""
+    if requested is not None:
+        if port_taken(requested):
+            raise DemoError(
+                f"Port {requested} on 127.0.0.1 is in use by another program. "
+                "Choose another one, e.g. --port 8010."
+            )
+        return requested
+    if recorded is not None:
+        if port_taken(recorded):
+            raise DemoError(
+                f"The demo's homeserver uses port {recorded}, but another program is using it now.\n"
+                f"Stop that program, or move the demo to another port (Element then needs the new "
+                f"address):\n    python3 dev.py run --port {recorded + 2}"
+            )
+        return recorded
+    return free_port(DEFAULT_PORT)
 
+
+def prepare(directory: Path, server: SynapseServer, state_file: Path, state: dict[str, Any]) -> None:
+    """Accounts, rooms and the bot's config, on a running homeserver. Idempotent."""
     passwords: dict[str, str] = state.setdefault("passwords", {})
-    for name in ["lotse", *PEOPLE]:
+    for name in [BOT, *PEOPLE]:
         passwords.setdefault(name, secrets.token_urlsafe(9))
     _save(state_file, state)
-    server.register("lotse", passwords["lotse"], admin=True, user_type="bot")
-    accounts: dict[str, Account] = {}
+    server.register(BOT, passwords[BOT], admin=True, user_type="bot")
+    accounts = {name: Account(f"@{name}:{server.server_name}", passwords[name]) for name in PEOPLE}
     for name in PEOPLE:
         server.register(name, passwords[name])
-        accounts[name] = Account(f"@{name}:{server.server_name}", passwords[name])
-
-    rooms = (
-        ("admin_room", "admin", "Lotse Admin"),
-        ("team_room", "anna", "Team"),
-        ("lead_room", "admin", "Leitung"),
-    )
-    for key, owner, name in rooms:
-        if key not in state:
-            state[key] = _create_room(server, accounts[owner], name)
-            _save(state_file, state)
+    bot_id = f"@{BOT}:{server.server_name}"
+    for key, owner, name, _kind in ROOMS:
+        token = server.login(accounts[owner].user_id, accounts[owner].password).access_token
+        assert token is not None
+        try:
+            if key not in state:
+                state[key] = _create_room(server, token, name, bot_id)
+                _save(state_file, state)
+            _give_bot_power(server, token, state[key], bot_id)
+        finally:
+            server.api("POST", "/_matrix/client/v3/logout", {}, token)
 
     bot_dir = directory / "bot"
     bot_dir.mkdir(exist_ok=True, mode=0o700)
-    (bot_dir / "password").write_text(passwords["lotse"] + "\n")
+    (bot_dir / "password").write_text(passwords[BOT] + "\n")
     (bot_dir / "password").chmod(0o600)
     state["config"] = {
         "homeserver": {"url": server.url},
-        "bot": {
-            "user_id": f"@lotse:{server.server_name}",
-            "password_file": str(bot_dir / "password"),
-        },
+        "bot": {"user_id": bot_id, "password_file": str(bot_dir / "password")},
         "data_dir": str(bot_dir),
-        "rooms": {"admin": state["admin_room"], "team": state["team_room"], "leadership": state["lead_room"]},
+        "rooms": {kind: state[key] for key, _owner, _name, kind in ROOMS},
         "organisation": {
             "name": "Demo-Beratungsstelle",
             "controller": "Demo e.V., Musterstraße 1, 12345 Musterstadt",
@@ -88,19 +122,17 @@ def prepare(directory: Path, port: int) -> tuple[SynapseServer, dict[str, Any]]:
         "roles": {"workers": [accounts["anna"].user_id], "admins": [accounts["admin"].user_id]},
     }
     _save(state_file, state)
-    return server, state
 
 
-def _create_room(server: SynapseServer, owner: Account, name: str) -> str:
-    """An encrypted room owned by a demo person, with the bot invited."""
-    login = server.login(owner.user_id, owner.password)
+def _create_room(server: SynapseServer, token: str, name: str, bot_id: str) -> str:
+    """An encrypted, invite-only room owned by a demo person, with the bot invited."""
     status, body = server.api(
         "POST",
         "/_matrix/client/v3/createRoom",
         {
             "name": name,
             "preset": "private_chat",
-            "invite": [f"@lotse:{server.server_name}"],
+            "invite": [bot_id],
             "initial_state": [
                 {
                     "type": "m.room.encryption",
@@ -109,87 +141,121 @@ def _create_room(server: SynapseServer, owner: Account, name: str) -> str:
                 }
             ],
         },
-        login.access_token,
+        token,
     )
-    server.api("POST", "/_matrix/client/v3/logout", {}, login.access_token)
     if status != 200:
-        raise RuntimeError(f"creating the room {name!r} failed: {status} {body.get('errcode')}")
+        raise DemoError(f"creating the room {name!r} failed: {status} {body.get('errcode')}")
     return str(body["room_id"])
 
 
-def banner(server: SynapseServer, state: dict[str, Any], directory: Path) -> str:
-    pw = state["passwords"]
-    sn = server.server_name
-    rows = "\n".join(
-        f"    {role:<14} {f'@{name}:{sn}':<20} password: {pw[name]}" for name, (role, _) in PEOPLE.items()
-    )
-    return f"""
-========================================================================
- Lotse demo is running
-------------------------------------------------------------------------
- Homeserver   Synapse at {server.url}  (127.0.0.1 only, server name "{sn}")
- Bot          @lotse:{sn}  (end-to-end encryption on, device cross-signed)
- Data         {directory.resolve()}  (delete it to start from scratch)
+def _give_bot_power(server: SynapseServer, token: str, room_id: str, bot_id: str) -> None:
+    """The bot administers the managed rooms (retention state, notices): as an operator would set up.
 
- Log in with Element (Web, Desktop or mobile on this machine) or any Matrix
- client: choose "custom homeserver" {server.url} and one of
-{rows}
-
- Try first (a client's first contact, consent, and the worker taking over):
-  1. As kim (client): start a direct chat with @lotse:{sn}. Lotse offers
-     languages, asks for kim's age and consent ("ja"/"yes", or react ✅).
-  2. As anna (social worker): open the room "Team". Lotse announced the new
-     request there. Write !bestätigen (usage rules), then !übernehmen 1:
-     a counselling room for anna and kim opens.
-  3. As kim, in the chat with Lotse: meine-daten (your data as files),
-     widerruf (withdraw consent), löschen (erase your messages).
-  4. As anna: !neu @kim:{sn} starts an intake from the worker's side;
-     !hilfe lists everything.
-  5. As admin, in "Lotse Admin": !richtlinien (retention), !probelauf,
-     !statistik (posts the anonymous report with chart to "Leitung").
-
- No Matrix client at hand? In a second terminal, chat as a demo person:
-    .venv/bin/lotse chat anna      (or kim, admin)
-
- Ctrl-C stops the bot and the homeserver; running the command again
- reuses the same accounts, rooms and bot device.
-========================================================================
-"""
+    Added to the existing power levels, so the creator keeps theirs in every room version.
+    """
+    path = f"/_matrix/client/v3/rooms/{room_id}/state/m.room.power_levels/"
+    status, levels = server.api("GET", path, None, token)
+    if status != 200:
+        raise DemoError(f"reading the power levels of {room_id} failed: {status} {levels.get('errcode')}")
+    users = levels.setdefault("users", {})
+    if users.get(bot_id, 0) >= 100:
+        return
+    users[bot_id] = 100
+    status, body = server.api("PUT", path, levels, token)
+    if status != 200:
+        raise DemoError(f"giving the bot power in {room_id} failed: {status} {body.get('errcode')}")
 
 
-def run_demo(directory: Path, port: int) -> int:
+async def _seed(settings: Any, team_room: str) -> str | None:
+    from bot.devserver.seed import seed_demo_activity
+    from bot.ids import RoomID
+    from bot.offline import offline_context
+
+    ctx, db = await offline_context(settings)
+    try:
+        result = await seed_demo_activity(ctx, RoomID(team_room))
+        next_case = await db.fetchval("SELECT COALESCE(MAX(intake_id), 0) + 1 FROM intake")
+    finally:
+        await db.close()
+    if result is not None:
+        say(f"Seeded twelve weeks of made-up activity ({result.clients} clients) for the report.")
+    return str(next_case)
+
+
+def run_demo(directory: Path, port: int | None) -> int:
     from bot import logsetup
-    from bot.app import Lotse
-    from bot.config import load_settings
 
     logsetup.configure("INFO")
-    server, state = prepare(directory, port)
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    lock = DemoLock(directory)
     try:
+        lock.acquire()
+    except DemoRunning as running:
+        who = f" (process {running.pid})" if running.pid else ""
+        print(
+            f"A Lotse demo is already running on {directory}{who}.\n"
+            "Use that one, or stop it first with Ctrl-C in its terminal.",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        return _run_locked(directory, port)
+    except DemoError as err:
+        print(f"The demo cannot start: {err}", file=sys.stderr)
+        return 1
+    finally:
+        lock.release()
+
+
+def _run_locked(directory: Path, port: int | None) -> int:
+    from bot.config import load_settings
+
+    orphan = stop_orphaned_synapse(directory / "synapse")
+    if orphan is not None:
+        say(f"Stopped a homeserver (process {orphan}) that an earlier demo had left running.")
+    state_file = directory / "demo.json"
+    state = _load(state_file)
+    chosen = choose_port(port, state.get("port"))
+    state["port"] = chosen
+    _save(state_file, state)
+    server = SynapseServer(directory / "synapse", chosen)
+    say(f"Starting Synapse on {server.url} (data in {server.directory}) …")
+    try:
+        server.start()
+        prepare(directory, server, state_file, state)
         cfg_file = directory / "lotse.toml"
         cfg_file.write_text(_to_toml(state["config"]))
         settings = load_settings(cfg_file, env_file=None)
-
-        async def go() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            bot = Lotse(settings)
-            task = asyncio.create_task(bot.run(stop))
-            ready = asyncio.create_task(bot.ready.wait())
-            await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-            if bot.ready.is_set():
-                print(banner(server, state, directory), flush=True)
-            ready.cancel()
-            await task
-
-        asyncio.run(go())
+        next_case = asyncio.run(_seed(settings, state["team_room"]))
+        asyncio.run(_run_bot(settings, lambda: banner(server, state, directory, next_case)))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C before the bot was up: stop what was started
     finally:
-        print("Stopping Synapse …", flush=True)
+        say("Stopping Synapse …")
         with contextlib.suppress(Exception):
             server.stop()
-    print("Stopped. Run the same command again to continue where you left off.")
+    say("Stopped. Run the same command again to continue where you left off.")
     return 0
+
+
+async def _run_bot(settings: Any, tour: Any) -> None:
+    from bot.app import Lotse
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # SIGHUP: the terminal was closed. All three stop the bot and then the homeserver.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, stop.set)
+    bot = Lotse(settings)
+    task = asyncio.create_task(bot.run(stop))
+    ready = asyncio.create_task(bot.ready.wait())
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if bot.ready.is_set():
+        say(tour())
+    ready.cancel()
+    await task
 
 
 def _to_toml(config: dict[str, Any]) -> str:

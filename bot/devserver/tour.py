@@ -1,0 +1,92 @@
+"""What ``lotse demo`` prints once everything runs: where things are, the logins, and a tour.
+
+The tour walks through Lotse's day in six steps, each with the exact thing to type, in the
+order a real case goes: a client writes, a worker takes the case, both talk in the
+counselling room, the client asks for their data, the admin checks retention, leadership
+reads the report.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.devserver.synapse import SynapseServer
+
+PEOPLE = {
+    # localpart: role shown to the newcomer
+    "anna": "social worker",
+    "kim": "client",
+    "admin": "Lotse admin",
+}
+READY = "Lotse demo is running"
+
+
+def lotse_command() -> str:
+    """How to call ``lotse`` from where the person stands (in a checkout: .venv/bin/lotse)."""
+    exe = Path(sys.argv[0]).absolute() if sys.argv and sys.argv[0] else None
+    if exe is None or exe.name != "lotse":
+        return "lotse"
+    on_path = shutil.which("lotse")
+    if on_path and Path(on_path).absolute() == exe:
+        return "lotse"
+    try:
+        return str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        return shlex.quote(str(exe))
+
+
+def _is_default(directory: Path) -> bool:
+    return directory.resolve() == (Path.cwd() / ".lotse-demo").resolve()
+
+
+def banner(server: SynapseServer, state: dict[str, Any], directory: Path, next_case: str | None) -> str:
+    pw = state["passwords"]
+    sn = server.server_name
+    rows = "\n".join(
+        f"   {role:<14} {f'@{name}:{sn}':<18} password {pw[name]}" for name, role in PEOPLE.items()
+    )
+    lotse = lotse_command()
+    chat = f"{lotse} chat" if _is_default(directory) else f"{lotse} chat --dir {shlex.quote(str(directory))}"
+    report = f"{lotse} report"
+    if not _is_default(directory):
+        report = f"{lotse} -c {shlex.quote(str(directory / 'lotse.toml'))} report"
+    case = next_case or "N"
+    return f"""
+========================================================================
+ {READY}
+------------------------------------------------------------------------
+ Homeserver  {server.url}   (127.0.0.1 only, server name "{sn}")
+ Bot         @lotse:{sn}   (end-to-end encrypted, device cross-signed)
+ Data        {directory}
+             (twelve weeks of made-up activity are seeded for the report;
+              delete the folder to start from scratch)
+
+ Logins (Element: "custom homeserver" {server.url}):
+{rows}
+
+ A tour in six steps. Open a second terminal in this folder for each
+ person; in the chat, /rooms lists rooms, /go NAME switches, /help helps.
+
+  1. Client writes to the bot      {chat} kim
+       type: hallo   then answer: 1 (Deutsch) · 30 (age) · ja (consent)
+  2. Worker takes the case         {chat} anna
+       /go Team        then: !bestätigen   (usage rules, once)
+                       then: !übernehmen {case}   (the number Lotse posted)
+  3. Both chat in the counselling room (anna and kim)
+       /rooms  → /join the invitation → /go Beratung → type a message
+  4. Client asks for their data    (kim, in the chat with Lotse)
+       /go Lotse       then: meine-daten
+  5. Admin dry-runs retention      {chat} admin
+       /go Lotse Admin then: !probelauf
+  6. Leadership report             (admin, in "Lotse Admin")
+       !statistik      then: /go Leitung   (the report arrives there)
+
+ Reports from the command line:  {report}
+ Ctrl-C stops the bot and the homeserver; run the same command again to
+ continue with the same people, rooms and address.
+========================================================================
+"""
