@@ -91,17 +91,15 @@ class ChatSession:
 
     def find(self, query: str, *, invitations: bool) -> MatrixRoom | None:
         rooms = [(n, r) for n, r, inv in self.listing() if inv == invitations]
-        if query.isdigit():
-            everything = self.listing()
-            index = int(query) - 1
-            if 0 <= index < len(everything) and everything[index][2] == invitations:
-                return everything[index][1]
-            return None
-        q = query.casefold()
+        everything = self.listing()
+        if query.isdigit() and 0 < int(query) <= len(everything):
+            _, room, invited = everything[int(query) - 1]
+            return room if invited == invitations else None
+        q = query.casefold().lstrip("#")
         exact = [r for n, r in rooms if n.casefold() == q]
         if exact:
             return exact[0]
-        partial = [r for n, r in rooms if q in n.casefold()]
+        partial = [r for n, r in rooms if q and q in n.casefold()]
         return partial[0] if len(partial) == 1 else None
 
     def dm_with_bot(self) -> str | None:
@@ -117,17 +115,22 @@ class ChatSession:
             room = self.client.rooms.get(self.current or "")
             out(f"{self.name(room) if room else '-'}> ", end="")
 
-    def show_sync(self, resp: SyncResponse) -> None:
+    def say(self, text: str) -> None:
+        """A line from elsewhere: in a terminal it replaces the prompt line, which comes back after."""
+        out(("\r\x1b[K" if self.interactive else "") + text)
+
+    def show_sync(self, resp: SyncResponse, *, last: int | None = None) -> None:
+        """New events, every room; ``last``: only that many per room (what happened before)."""
         for room_id, info in resp.rooms.join.items():
             room = self.client.rooms.get(room_id)
             label = self.name(room) if room else room_id
-            for event in info.timeline.events:
+            events = [e for e in info.timeline.events if isinstance(e, MegolmEvent | RoomMessage)]
+            for event in events[-last:] if last else events:
                 if isinstance(event, MegolmEvent):
-                    out(f"[{label}] (a message that cannot be decrypted yet)")
-                elif isinstance(event, RoomMessage) and event.sender != self.user_id:
+                    self.say(f"[{label}] (a message that cannot be decrypted yet)")
+                elif event.sender != self.user_id:
                     who = "Lotse" if event.sender == self.bot_id else self.display(room, event.sender)
-                    body = str(event.source.get("content", {}).get("body", ""))
-                    out(f"[{label}] {who}: " + body.replace("\n", "\n    "))
+                    self.say(f"[{label}] {who}: " + self.body(event).replace("\n", "\n    "))
                     self.last_other[room_id] = event.event_id
         for room_id, invite in resp.rooms.invite.items():
             inviter = next(
@@ -136,7 +139,17 @@ class ChatSession:
             room = self.client.invited_rooms.get(room_id)
             name = self.name(room) if room else room_id
             who = "Lotse" if inviter == self.bot_id else inviter
-            out(f"[invitation] {who} invites you to “{name}”: type /join {name}")
+            self.say(f"[invitation] {who} invites you to “{name}”: type /join {name}")
+
+    @staticmethod
+    def body(event: RoomMessage) -> str:
+        content = event.source.get("content", {})
+        kind = {"m.image": "picture", "m.file": "file", "m.audio": "audio", "m.video": "video"}.get(
+            str(content.get("msgtype"))
+        )
+        body = str(content.get("body", ""))
+        # A terminal cannot show a picture; Element shows it in the same room.
+        return f"({kind}: {body} — open it in Element)" if kind else body
 
     def display(self, room: MatrixRoom | None, user_id: str) -> str:
         if room is not None and user_id in room.users:
@@ -270,7 +283,8 @@ async def chat(directory: Path, name: str) -> int:
     try:
         if not await _login(client, home, user_id, password):
             return 1
-        if await _sync(client, 0, full_state=True) is None:
+        first = await _sync(client, 0, full_state=True)
+        if first is None:
             print(f"The homeserver at {url} does not answer: is the demo running?", file=sys.stderr)
             return 1
         session.current = session.dm_with_bot()
@@ -281,9 +295,11 @@ async def chat(directory: Path, name: str) -> int:
                 return 1
             await _sync(client, 0)
             session.current = created.room_id
-        out(f"You are {user_id}, in your chat with Lotse. Type a message (try: hilfe) or /help.")
+        out(f"You are {user_id}. Recent messages:")
+        session.show_sync(first, last=3)
         out("Your rooms:")
         await session.handle("/rooms")
+        out("You are in your chat with Lotse. Type a message (try: hilfe) or /help.")
         session.prompt()
         await _converse(session, stop)
     finally:

@@ -30,13 +30,8 @@ _RELAXED = {"per_second": 1000, "burst_count": 1000}
 
 
 def free_port(preferred: int | None = None) -> int:
-    if preferred is not None:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", preferred))
-                return preferred
-            except OSError:
-                pass
+    if preferred is not None and not port_taken(preferred):
+        return preferred
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -44,6 +39,9 @@ def free_port(preferred: int | None = None) -> int:
 
 def port_taken(port: int) -> bool:
     with socket.socket() as s:
+        # As servers do (Synapse too): connections of an earlier run lingering in TIME_WAIT
+        # do not make the port unusable.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

@@ -72,7 +72,8 @@ def banner(server: SynapseServer, state: dict[str, Any], directory: Path, next_c
  person; in the chat, /rooms lists rooms, /go NAME switches, /help helps.
 
   1. Client writes to the bot      {chat} kim
-       type: hallo   then answer: 1 (Deutsch) · 30 (age) · ja (consent)
+       Lotse greets kim with a language menu. Answer: 1 (Deutsch),
+       then ja (16 or older), then ja (consent to the notice)
   2. Worker takes the case         {chat} anna
        /go Team        then: !bestätigen   (usage rules, once)
                        then: !übernehmen {case}   (the number Lotse posted)

@@ -646,9 +646,10 @@ class MatrixGateway:
             "set state", lambda: self.client.room_put_state(room_id, event_type, content), self.persistent
         )
         if not isinstance(resp, RoomPutStateResponse):
-            log.warning(
-                "setting %s in %s failed: %s", event_type, room_id, getattr(resp, "status_code", resp)
-            )
+            code = getattr(resp, "status_code", resp)
+            # Not allowed is a setting for the admin (told once, in the admin room), not an error.
+            level = logging.INFO if code == "M_FORBIDDEN" else logging.WARNING
+            log.log(level, "setting %s in %s failed: %s", event_type, room_id, code)
             return False
         return True
 

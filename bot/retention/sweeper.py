@@ -56,6 +56,8 @@ class SweepResult:
     purges: int = 0
     forbidden_rooms: set[RoomID] = field(default_factory=set)
     survivors: Counter[str] = field(default_factory=Counter)
+    # Rooms (by kind) where the bot was refused m.room.retention for the first time.
+    state_refused: Counter[str] = field(default_factory=Counter)
 
 
 def now_ms(ctx: BotContext) -> int:
@@ -106,6 +108,7 @@ async def announce(
     policy: Policy,
     known_state: str | None,
     known_notice: str | None,
+    result: SweepResult | None = None,
 ) -> None:
     """Keep the room's retention state and its visible notice in line with the policy."""
     state = retention_state(policy)
@@ -114,6 +117,9 @@ async def announce(
     if known_state not in (encoded, f"denied:{encoded}"):
         ok = await ctx.matrix.set_room_state(room_id, "m.room.retention", state)
         await ctx.retention.set_room_flags(room_id, retention_state=encoded if ok else f"denied:{encoded}")
+        # A client's own 1:1 chat is theirs: no admin can give the bot power there.
+        if not ok and result is not None and kind not in ("intake", "direct"):
+            result.state_refused[kind] += 1
     if not ctx.settings.retention.notices or kind in ("intake",):
         return  # the intake's consent notice already names the period
     notice_id = f"{policy.name}:{format_duration(policy.message_lifetime)}"
@@ -171,7 +177,8 @@ async def sweep(ctx: BotContext, trigger: str = "schedule") -> SweepResult:
             # The homeserver must not purge on its own either while the hold lasts.
             await lift_server_retention(ctx, p.room_id, known_state)
             continue
-        await announce(ctx, p.room_id, p.kind, policy, known_state, row.policy_notice if row else None)
+        notice = row.policy_notice if row else None
+        await announce(ctx, p.room_id, p.kind, policy, known_state, notice, result)
         await sweep_room(ctx, p, policy, result)
     await ctx.retention.finish_run(
         result.run,
@@ -182,6 +189,7 @@ async def sweep(ctx: BotContext, trigger: str = "schedule") -> SweepResult:
         purges=result.purges,
     )
     await alert_if_needed(ctx, result)
+    await alert_state_refused(ctx, result)
     log.info(
         "retention sweep %d: %d redacted, %d media deleted, %d failures",
         result.run,
@@ -249,6 +257,20 @@ async def sweep_room(ctx: BotContext, p: RoomPlan, policy: Policy, result: Sweep
         await ctx.retention.add_room_result(
             result.run, p.kind, policy.name, redacted=redacted, media=media, failures=failures
         )
+
+
+async def alert_state_refused(ctx: BotContext, result: SweepResult) -> None:
+    """Once per room and policy (the "denied:" flag): what to change, in the admin room."""
+    admin_room = ctx.admin_room()
+    if admin_room is None or not result.state_refused:
+        return
+    language = ctx.catalog.default_language
+    kinds = ", ".join(
+        f"{n} × {ctx.catalog.text(language, f'kind.{kind}')}"
+        for kind, n in sorted(result.state_refused.items())
+    )
+    text = ctx.catalog.text(language, "retention.state_refused", rooms=kinds)
+    await ctx.matrix.send_text(admin_room, text, txn_id_for(f"state-refused:{result.run}", admin_room))
 
 
 async def alert_if_needed(ctx: BotContext, result: SweepResult) -> None:

@@ -259,6 +259,20 @@ async def test_denied_state_is_not_retried_until_the_policy_changes(
     assert matrix.retention_state(C) == [{"max_lifetime": 86_400_000}]
 
 
+async def test_refused_state_is_told_to_the_admin_once_with_what_to_change(
+    env: tuple[BotContext, RecordingMatrix, Database],
+) -> None:
+    ctx, matrix, _ = env
+    intake = RoomID("!client-made:example.org")
+    await ctx.state.set_room_kind(intake, "intake")
+    matrix.deny_state = {C, intake}
+    await sweep(ctx)
+    await sweep(ctx)
+    told = [t for t in matrix.texts_to(ADMIN_ROOM) if "Stufe 100" in t]
+    # One consultation room; a client's own 1:1 chat is not the admin's to fix.
+    assert told == [de(ctx, "retention.state_refused", rooms=f"1 × {de(ctx, 'kind.consultation')}")]
+
+
 async def test_notice_is_posted_once_per_policy_change(
     env: tuple[BotContext, RecordingMatrix, Database],
 ) -> None:
