@@ -3,7 +3,7 @@
 The lock is an ``flock`` on ``demo.pid`` (the file also names the holder's process ID, for
 people). The kernel drops the lock when the process dies however it dies, so a stale file
 never blocks a new start. A Synapse left behind by a demo that was killed outright is found
-through its own pid file and stopped before a new one is started on the same database.
+through the pid file the demo keeps for it and stopped before a new one is started on the same database.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def stop_orphaned_synapse(synapse_dir: Path, timeout: float = 15.0) -> int | Non
     Only a process whose command line names this folder's config is touched: a recycled pid
     belonging to anything else is left alone.
     """
-    pid_file = synapse_dir / "homeserver.pid"
+    pid_file = synapse_dir / "synapse.pid"
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):

@@ -95,7 +95,6 @@ def write_config(
     config: dict[str, Any] = {
         "server_name": server_name,
         "public_baseurl": f"http://127.0.0.1:{port}/",
-        "pid_file": str(directory / "homeserver.pid"),
         "listeners": [
             {
                 "port": port,
@@ -155,6 +154,10 @@ class SynapseServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
+    def pid_file(self) -> Path:
+        return self.directory / "synapse.pid"
+
+    @property
     def shared_secret(self) -> str:
         return (self.directory / "registration_shared_secret").read_text().strip()
 
@@ -169,6 +172,9 @@ class SynapseServer:
             start_new_session=True,  # Ctrl-C in the demo reaches us, and we stop Synapse cleanly
             preexec_fn=_die_with_parent,
         )
+        # Synapse writes its own pid file only when it daemonizes; the demo needs one to find
+        # a homeserver left behind by a run that was killed.
+        self.pid_file.write_text(f"{self.process.pid}\n")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -196,6 +202,7 @@ class SynapseServer:
     def stop(self, timeout: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
+        self.pid_file.unlink(missing_ok=True)
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout)
