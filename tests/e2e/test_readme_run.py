@@ -13,6 +13,7 @@ piped through ``tee``, comes up on the same address and stops as cleanly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -32,9 +33,7 @@ import pytest
 from bot.devserver.tour import READY
 
 REPO = Path(__file__).resolve().parents[2]
-IGNORED = shutil.ignore_patterns(
-    ".git", ".venv", ".lotse-demo", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis"
-)
+IGNORED = shutil.ignore_patterns(".git", ".venv", ".lotse-demo", "__pycache__", ".*_cache", ".hypothesis")
 
 pytestmark = pytest.mark.e2e
 
@@ -87,7 +86,7 @@ def processes_under(folder: Path) -> list[tuple[int, str]]:
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(entry / "cwd")
+            cwd = str((entry / "cwd").readlink())
         except OSError:
             continue
         if str(folder) in cmdline or cwd.startswith(str(folder)):
@@ -110,10 +109,8 @@ def fresh_copy(tmp_path: Path) -> Iterator[Path]:
     (copy / ".venv").symlink_to(venv, target_is_directory=True)
     yield copy
     for pid, _ in processes_under(copy):  # only if the test failed half-way
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def start(command: str, cwd: Path) -> tuple[subprocess.Popen[str], Output]:
