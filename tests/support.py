@@ -48,6 +48,9 @@ class FakeMatrix:
     deleted_media: list[str] = field(default_factory=list)
     existing_users: set[str] | None = None  # None: every user exists
     refuse_redaction_in: set[RoomID] = field(default_factory=set)
+    # The admin API that redacts as the user: None = refused; else events it fails on.
+    as_user_fails: set[EventID] | None = None
+    as_user_calls: list[tuple[UserID, list[RoomID]]] = field(default_factory=list)
     _counter: int = 0
 
     def _event(self) -> EventID:
@@ -111,6 +114,14 @@ class FakeMatrix:
             return False
         self.redacted.append((room_id, event_id))
         return True
+
+    async def redact_as_user(
+        self, user_id: UserID, rooms: list[RoomID], reason: str
+    ) -> dict[EventID, str] | None:
+        self.as_user_calls.append((user_id, list(rooms)))
+        if self.as_user_fails is None:
+            return None
+        return {event: "refused" for event in self.as_user_fails}
 
     async def delete_media(self, mxc: str) -> bool:
         self.deleted_media.append(mxc)

@@ -21,7 +21,7 @@ from typing import Any
 
 from bot.consent.runtime import consultation_retention_days
 from bot.context import BotContext
-from bot.ids import RoomID
+from bot.ids import EventID, RoomID
 from bot.matrix.client import txn_id_for
 from bot.store.consent import Intake, now_ms
 
@@ -170,6 +170,7 @@ async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
     held: dict[RoomID, int] = {}
     redacted = media_deleted = failures = 0
     reason = ctx.catalog.text(ctx.catalog.default_language, "erase.reason")
+    refused: dict[RoomID, list[EventID]] = {}
     for room in rooms:
         until = await ctx.consent.hold_until(room, requested)
         if until is not None:
@@ -182,7 +183,7 @@ async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
                 done.append(event.event_id)
                 redacted += 1
             else:
-                failures += 1
+                refused.setdefault(room, []).append(event.event_id)
             if ctx.settings.homeserver.admin_api:
                 for mxc in event.media:
                     if await ctx.matrix.delete_media(mxc):
@@ -190,6 +191,10 @@ async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
                     else:
                         failures += 1
         await ctx.consent.mark_redacted(done)
+    late = await _redact_where_refused(ctx, subject, refused, reason)
+    await ctx.consent.mark_redacted(late)
+    redacted += len(late)
+    failures += sum(len(events) for events in refused.values()) - len(late)
     held_until = max(held.values()) if held else None
     receipt = await ctx.consent.write_receipt(
         subject,
@@ -240,6 +245,22 @@ async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
     parts.append(t(language, "erase.limits"))
     await ctx.matrix.send_text(intake.room_id, "\n\n".join(parts), txn_id_for(cause, "done"))
     log.info("intake #%d: erasure done (receipt %d)", intake.intake_id, receipt)
+
+
+async def _redact_where_refused(
+    ctx: BotContext, subject: str, refused: dict[RoomID, list[EventID]], reason: str
+) -> list[EventID]:
+    """Where the bot may not redact (a chat the client created), the homeserver redacts the
+    client's messages as the client. Returns the events that are now redacted."""
+    if not refused or not ctx.settings.homeserver.admin_api:
+        return []
+    user = await ctx.person(subject)
+    if user is None or not user.endswith(f":{ctx.settings.server_name}"):
+        return []  # only a local user's events can be redacted in their name
+    failed = await ctx.matrix.redact_as_user(user, sorted(refused), reason)
+    if failed is None:
+        return []
+    return [event for events in refused.values() for event in events if event not in failed]
 
 
 async def resume_postponed_erasures(ctx: BotContext) -> int:

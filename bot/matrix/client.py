@@ -709,8 +709,51 @@ class MatrixGateway:
         )
         if isinstance(resp, RoomRedactResponse):
             return True
-        log.warning("redacting in %s failed: %s", room_id, getattr(resp, "status_code", resp))
+        code = getattr(resp, "status_code", resp)
+        # Refused for lack of power: the caller falls back or reports it; not an error here.
+        log.log(
+            logging.INFO if code == "M_FORBIDDEN" else logging.WARNING,
+            "redacting in %s failed: %s",
+            room_id,
+            code,
+        )
         return False
+
+    async def redact_as_user(
+        self, user_id: UserID, rooms: list[RoomID], reason: str
+    ) -> dict[EventID, str] | None:
+        """Synapse's admin API redacts a local user's messages in the given rooms, acting as that
+        user, so it works where the bot has no power (a 1:1 chat the client created).
+
+        Returns the events it could not redact (with why), or None if the API refused or did not
+        finish. Never called without rooms: an empty list means "every room" to Synapse.
+        """
+        if not rooms:
+            return {}
+        status, body = await self.raw(
+            "POST",
+            f"/_synapse/admin/v1/user/{quote(user_id)}/redact",
+            {"rooms": list(rooms), "reason": reason, "limit": 100_000},
+            what="redact as user",
+        )
+        if status != 200 or "redact_id" not in body:
+            log.warning("redacting as the user refused: %s %s", status, body.get("errcode"))
+            return None
+        for _ in range(600):
+            status, state = await self.raw(
+                "GET",
+                f"/_synapse/admin/v1/user/redact_status/{quote(str(body['redact_id']))}",
+                what="redact status",
+            )
+            if status != 200 or state.get("status") == "failed":
+                log.warning("redacting as the user failed: %s %s", status, state.get("errcode"))
+                return None
+            if state.get("status") == "complete":
+                failed = state.get("failed_redactions") or {}
+                return {EventID(k): str(v)[:200] for k, v in failed.items()}
+            await asyncio.sleep(0.5)
+        log.warning("redacting as the user did not finish in time")
+        return None
 
     async def delete_media(self, mxc: str) -> bool:
         """Delete a local media file through Synapse's admin API (the bot must be an admin)."""

@@ -334,6 +334,30 @@ async def test_erasure_redacts_messages_and_respects_legal_hold(org: Org) -> Non
         ).fetchone() == (0,)
 
 
+async def test_erasure_in_a_chat_the_client_created(org: Org) -> None:
+    """The bot has no power in the client's own 1:1 chat; the homeserver redacts as the client."""
+    bot, client, worker = org.bot.user_id, org.client, org.worker
+    room = await self_intake(org)
+    await client.wait_for_text(room, bot, "Bist du 16 Jahre oder älter?")
+    await client.send(room, "ja")
+    await client.wait_for_text(room, bot, frag("de", "intake.consent.question"))
+    await client.send(room, "ja")
+    await client.wait_for_text(room, bot, frag("de", "intake.consent.waiting_for_worker"))
+    await client.send(room, "Noch eine Frage zu meinem Termin")
+    await worker.wait_for_text(org.team, bot, frag("de", "notify.ready_unclaimed"))
+    reply = await command(client, room, bot, "löschen")
+    assert frag("de", "erase.confirm") in reply
+    await client.send(room, "ja")
+    done = await client.wait_for_text(room, bot, "Erledigt:", timeout=90)
+    # Everything the client wrote here, the confirmation included.
+    mine = [m.event_id for m in client.from_user(room, client.user_id)]
+    assert len(mine) >= 6
+    assert f"Erledigt: {len(mine)} Nachrichten gelöscht" in done.body, done.body
+    await client.wait_for(lambda: all(e in client.redactions for e in mine), 60, "redactions as the client")
+    with org.db() as db:
+        assert db.execute("SELECT redacted, failures FROM erasure_receipt").fetchall() == [(len(mine), 0)]
+
+
 async def test_erasure_postponed_in_room_under_legal_hold(org: Org) -> None:
     bot, client, worker = org.bot.user_id, org.client, org.worker
     room, consultation = await open_consultation(org)

@@ -532,6 +532,19 @@ async def test_erase_reports_redactions_the_server_refused(env: Env) -> None:
     assert de("erase.failures", failures="2") in env.last_to(ROOM)
 
 
+async def test_erase_has_the_server_redact_as_the_client_where_the_bot_may_not(env: Env) -> None:
+    mine, _ = await two_clients_with_messages(env)
+    env.matrix.refuse_redaction_in = {ROOM}
+    refused = [e.event_id for e in await env.ctx.consent.events_of(mine.subject, [ROOM])]
+    env.matrix.as_user_fails = {refused[0]}
+    await rights.erase(env.ctx, mine, "$erase5")
+    # Only the rooms where the bot was refused, never an empty list ("all rooms" to Synapse).
+    assert env.matrix.as_user_calls == [(CLIENT, [ROOM])]
+    [receipt] = await env.ctx.consent.receipts(mine.subject)
+    assert (receipt["redacted"], receipt["failures"]) == (4, 1)
+    assert de("erase.failures", failures="1") in env.last_to(ROOM)
+
+
 async def test_delete_command_asks_first_and_no_cancels(env: Env) -> None:
     await consented(env)
     reply = await handle_message(
