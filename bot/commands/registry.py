@@ -95,7 +95,16 @@ COMMANDS = CommandTable(
             roles=frozenset({Role.WORKER}),
             room_kinds=STAFF_ROOMS,
             handler=consent.guardian,
-            args=(Arg("arg.number"),),
+            args=(Arg("arg.number"), Arg("arg.note")),
+            requires_rules=True,
+        ),
+        Command(
+            key="answer",
+            names={"de": "antwort", "en": "answer"},
+            roles=frozenset({Role.WORKER}),
+            room_kinds=STAFF_ROOMS,
+            handler=consent.answer,
+            args=(Arg("arg.number"), Arg("arg.text")),
             requires_rules=True,
         ),
         Command(

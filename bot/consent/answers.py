@@ -1,16 +1,20 @@
 """Reading a yes or a no from what a person types or taps, in their language.
 
 People answer on phones, in a hurry, in a language that may not be their first: ``ja``,
-``JA.``, `` Ja! ``, ``Yes 👍``, ``1``. The parser normalises Unicode (NFKC, case folding,
-accents and emoji variation selectors removed), trims punctuation, and accepts
+``JA.``, `` Ja! ``, ``1``. Consent to counselling often touches health and other special
+categories, which need *explicit* consent (GDPR Art. 9(2)(a)), so only a clear answer counts.
+The parser normalises Unicode (NFKC, case folding, accents and emoji variation selectors
+removed), trims punctuation, and accepts
 
 - the yes/no words of the **chosen** language (from the catalog key ``answer.yes`` /
   ``answer.no``, comma-separated), never those of other languages: "ne" is no in Czech and
-  yes in Greek;
+  yes in Greek. Casual words ("ok", "klar", "y") are not among them;
 - the numbers of the numbered menu (``1`` yes, ``2`` no);
-- ✅ 👍 ✔ for yes and ❌ 👎 ✖ for no, alone or next to a word that agrees.
+- ✅ ✔ ☑ for yes and ❌ 👎 ✖ for no, alone or next to a word that agrees. 👍 is not a yes:
+  people also use it for "seen".
 
-Anything else, or a mix that contradicts itself, is no answer: the bot asks again.
+An answer with a question mark ("ja?", "ok?") asks rather than agrees: it is no answer, and
+neither is anything else or a mix that contradicts itself. The bot asks again.
 """
 
 from __future__ import annotations
@@ -26,8 +30,13 @@ class YesNo(enum.Enum):
     NO = "no"
 
 
-YES_EMOJI = frozenset({"✅", "👍", "✔", "☑", "🆗"})
+YES_EMOJI = frozenset({"✅", "✔", "☑"})
+# A no stays easy: declining lets nothing happen, and the client can start again at any time.
 NO_EMOJI = frozenset({"❌", "👎", "✖", "⛔", "🚫", "❎"})
+# Agreement-ish but not explicit ("seen", "fine"): never a yes, yet it contradicts a no.
+CASUAL_EMOJI = frozenset({"👍", "🆗"})
+# Latin, Spanish opening, Arabic/Farsi, reversed, full-width.
+QUESTION_MARKS = frozenset("?¿؟⸮？")
 _MODIFIERS = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff]")
 # Punctuation, symbols and "_" (Markdown emphasis: _ja_) separate words.
 _WORD_CHARS = re.compile(r"[^\w\s]|_", re.UNICODE)
@@ -48,8 +57,14 @@ def word_set(words: str | Iterable[str]) -> frozenset[str]:
     return frozenset(n for n in (normalize(w) for w in items) if n)
 
 
+def is_question(text: str) -> bool:
+    return any(ch in QUESTION_MARKS for ch in unicodedata.normalize("NFKC", text))
+
+
 def parse_yes_no(text: str, yes_words: frozenset[str], no_words: frozenset[str]) -> YesNo | None:
     raw = _MODIFIERS.sub("", unicodedata.normalize("NFKC", text))
+    if is_question(raw):
+        return None
     votes: set[YesNo] = set()
     if any(e in raw for e in YES_EMOJI):
         votes.add(YesNo.YES)
@@ -63,7 +78,7 @@ def parse_yes_no(text: str, yes_words: frozenset[str], no_words: frozenset[str])
             votes.add(YesNo.NO)
         else:
             return None  # words we do not recognise: do not guess
-    if len(votes) != 1:
+    if len(votes) != 1 or (YesNo.NO in votes and any(e in raw for e in CASUAL_EMOJI)):
         return None
     return votes.pop()
 

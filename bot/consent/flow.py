@@ -35,6 +35,7 @@ class IntakeView:
     has_consultation: bool
     consent_version: str | None  # the notice version of the consent currently given
     prior_state: str | None = None
+    pending: str | None = None  # an action waiting for confirmation ("withdraw")
 
 
 # -- effects --------------------------------------------------------------------------------
@@ -61,6 +62,25 @@ class AskAge:
 @dataclass(frozen=True)
 class AskConsent:
     """The summary and the question (the runtime remembers its event for reactions)."""
+
+
+@dataclass(frozen=True)
+class AskConsentAgain:
+    """The short re-ask after an unclear answer (a ✅ on it counts like one on the question)."""
+
+
+@dataclass(frozen=True)
+class ForwardQuestion:
+    """The client asked something before deciding: the team gets the question, not the client."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class SetPending:
+    """An action that waits for the client's one-word confirmation, or None to clear it."""
+
+    action: str | None
 
 
 @dataclass(frozen=True)
@@ -111,6 +131,9 @@ Effect = (
     | ShowLanguageMenu
     | AskAge
     | AskConsent
+    | AskConsentAgain
+    | ForwardQuestion
+    | SetPending
     | ShowFullNotice
     | SetLanguage
     | SetState
@@ -130,6 +153,9 @@ class Vocabulary:
     choose_language: Callable[[str], str | None]
     is_full_text_request: Callable[[str], bool]
     minimum_age: int  # 0: do not ask
+    is_question: Callable[[str], bool] = lambda _text: False
+    # "ok?", "klar?", "y": answer-like words that are not a clear yes (re-asked, not forwarded).
+    is_casual_answer: Callable[[str], bool] = lambda _text: False
 
 
 def _method(text: str) -> str:
@@ -174,6 +200,11 @@ def _declined(method: str) -> list[Effect]:
 
 def on_client_text(view: IntakeView, text: str, vocab: Vocabulary, current_version: str) -> list[Effect]:
     state = view.state
+    if view.pending == "withdraw":
+        # A slip of the thumb must not end a counselling relationship: only a clear yes does.
+        if vocab.yes_no(text) is YesNo.YES:
+            return _withdrawal(view)
+        return [SetPending(None), Say("withdraw.cancelled")]
     if state == "waiting":
         return [ShowLanguageMenu(), SetState("language")]
     if state == "language":
@@ -195,7 +226,10 @@ def on_client_text(view: IntakeView, text: str, vocab: Vocabulary, current_versi
             return _consent_given(view, _method(text))
         if answer is YesNo.NO:
             return _declined(_method(text))
-        return [Say("intake.consent.again")]
+        if vocab.is_question(text) and not vocab.is_casual_answer(text):
+            # "ja, aber was passiert mit meinen Fotos?": a person answers; the question stays open.
+            return [Say("intake.consent.question_forwarded"), ForwardQuestion(text)]
+        return [AskConsentAgain()]
     if state == "guardian":
         return [Say("intake.guardian.pending")]
     if state in ("declined", "withdrawn"):
@@ -221,9 +255,20 @@ def on_reaction(view: IntakeView, answer: YesNo) -> list[Effect]:
 
 
 def on_withdraw(view: IntakeView) -> list[Effect]:
+    """The command asks once; the same command again, or a yes, confirms it."""
     if view.state not in ("active", "guardian") and view.consent_version is None:
         return [Say("withdraw.nothing")]
-    effects: list[Effect] = [Record("client", "withdrawn", "command"), SetState("withdrawn")]
+    if view.pending != "withdraw":
+        return [SetPending("withdraw"), Say("withdraw.confirm")]
+    return _withdrawal(view)
+
+
+def _withdrawal(view: IntakeView) -> list[Effect]:
+    effects: list[Effect] = [
+        SetPending(None),
+        Record("client", "withdrawn", "command"),
+        SetState("withdrawn"),
+    ]
     if view.has_consultation:
         effects.append(CloseConsultation())
     return [*effects, Say("withdraw.done"), NotifyWorker("notify.withdrawn")]

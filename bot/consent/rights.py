@@ -70,6 +70,7 @@ async def collect(ctx: BotContext, subject: str) -> dict[str, Any]:
                 "method": e.method,
                 "recorded_by_staff": e.by_other,
                 "date": _date(e.recorded_at),
+                **({"how": e.note} if e.note else {}),
             }
             for e in await ctx.consent.history(subject)
         ],
@@ -109,6 +110,7 @@ def readable(ctx: BotContext, data: dict[str, Any], language: str) -> str:
                 version=str(entry["notice_version"]),
                 method=t(language, f"method.{entry['method']}"),
             )
+            + (f" – {t(language, 'export.consent.how', how=str(entry['how']))}" if entry.get("how") else "")
         )
     if not data["consent_history"]:
         lines.append("  " + t(language, "export.none"))

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from bot.config import localized
 from bot.consent import flow
-from bot.consent.answers import YesNo, matches_any, parse_yes_no, reaction_answer, word_set
+from bot.consent.answers import YesNo, is_question, matches_any, parse_yes_no, reaction_answer, word_set
 from bot.consent.flow import IntakeView, Vocabulary
 from bot.context import BotContext
 from bot.ids import EventID, RoomID, UserID
@@ -52,6 +52,7 @@ async def view_of(ctx: BotContext, intake: Intake) -> IntakeView:
         has_consultation=intake.consultation_room is not None,
         consent_version=await consent_version(ctx, intake.subject),
         prior_state=intake.prior_state,
+        pending=intake.pending,
     )
 
 
@@ -61,11 +62,14 @@ def vocabulary(ctx: BotContext, language: str) -> Vocabulary:
     yes = word_set(ctx.catalog.text(language, "answer.yes"))
     no = word_set(ctx.catalog.text(language, "answer.no"))
     full = word_set(ctx.catalog.text(language, "answer.full_text"))
+    casual = yes | no | word_set(ctx.catalog.text(language, "answer.casual"))
     return Vocabulary(
         yes_no=lambda text: parse_yes_no(text, yes, no),
         choose_language=lambda text: choose_language(ctx, text),
         is_full_text_request=lambda text: matches_any(text, full),
         minimum_age=ctx.settings.consent.minimum_age,
+        is_question=is_question,
+        is_casual_answer=lambda text: matches_any(text, casual),
     )
 
 
@@ -117,6 +121,33 @@ def language_menu(ctx: BotContext) -> str:
     for i, language in enumerate(ctx.catalog.languages, start=1):
         lines.append(f"{i}. {language.native_name}")
     return "\n".join(lines)
+
+
+async def forward_question(ctx: BotContext, intake: Intake, question: str, cause: str) -> None:
+    """The client's question before consenting, to the team room under the request number.
+
+    The client was told it is passed on; Lotse keeps no copy (it is a message, not metadata).
+    """
+    room = intake.notify_room or ctx.team_room()
+    if room is None:
+        log.warning("intake #%d: no room to pass a question on to", intake.intake_id)
+        return
+    language = (
+        await ctx.state.language(intake.worker) if intake.worker else None
+    ) or ctx.catalog.default_language
+    quoted = " ".join(question.split())[:600]
+    text = ctx.catalog.text(language, "notify.question", n=str(intake.intake_id), question=quoted)
+    await say(ctx, room, text, f"{cause}:question")
+    log.info("intake #%d: a question before consent passed to the team", intake.intake_id)
+
+
+async def answer_question(ctx: BotContext, intake: Intake, answer: str, cause: str) -> None:
+    """A worker's answer, to the client in the intake chat; an open consent question stays open."""
+    language = await client_language(ctx, intake)
+    text = ctx.catalog.text(language, "intake.answer_from_team", answer=answer.strip())
+    await say(ctx, intake.room_id, text, f"{cause}:answer")
+    if intake.state == "consent":
+        await apply(ctx, intake, [flow.AskConsentAgain()], cause)
 
 
 async def notify_worker(ctx: BotContext, intake: Intake, key: str, cause: str) -> None:
@@ -180,7 +211,7 @@ async def on_reaction(
     ctx: BotContext, intake: Intake, key: str, relates_to: EventID, event_id: EventID
 ) -> None:
     answer = reaction_answer(key)
-    if answer is None or relates_to != intake.question_event:
+    if answer is None or relates_to not in (intake.question_event, intake.reask_event):
         return
     effects = flow.on_reaction(await view_of(ctx, intake), answer)
     await apply(ctx, intake, effects, event_id)
@@ -215,6 +246,14 @@ async def apply(ctx: BotContext, intake: Intake, effects: Sequence[flow.Effect],
                 event = await say(ctx, room, f"{summary}\n\n{question}", step, markdown=True)
                 if event is not None:
                     await ctx.consent.update_intake(intake.intake_id, question_event=event)
+            case flow.AskConsentAgain():
+                event = await say(ctx, room, t(language, "intake.consent.again"), step)
+                if event is not None:
+                    await ctx.consent.update_intake(intake.intake_id, reask_event=event)
+            case flow.ForwardQuestion(text):
+                await forward_question(ctx, intake, text, step)
+            case flow.SetPending(action):
+                await ctx.consent.update_intake(intake.intake_id, pending=action)
             case flow.ShowFullNotice():
                 notice = ctx.consent_notices.get().for_language(language, ctx.catalog.default_language)
                 _, full = notice.render(notice_values(ctx, language))
@@ -340,7 +379,9 @@ async def worker_claims(ctx: BotContext, intake: Intake, worker: UserID, room: R
     await apply(ctx, fresh, flow.on_worker_assigned(await view_of(ctx, fresh)), cause)
 
 
-async def guardian_confirmed(ctx: BotContext, intake: Intake, worker: UserID, cause: str) -> bool:
+async def guardian_confirmed(
+    ctx: BotContext, intake: Intake, worker: UserID, cause: str, note: str | None = None
+) -> bool:
     effects = flow.on_guardian_confirmed(await view_of(ctx, intake))
     if not effects:
         return False
@@ -355,6 +396,7 @@ async def guardian_confirmed(ctx: BotContext, intake: Intake, worker: UserID, ca
         method="command",
         actor=ctx.subject(worker),
         event_id=cause if cause.startswith("$") else None,
+        note=note,
     )
     await apply(ctx, intake, [e for e in effects if not isinstance(e, flow.Record)], cause)
     return True

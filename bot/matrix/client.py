@@ -587,8 +587,9 @@ class MatrixGateway:
             users[self.user_id] = 100
         power: dict[str, Any] = {"users": users}
         if locked_down:
-            # Only the bot changes the room's settings or invites; moderators may redact.
-            power.update({"invite": 100, "state_default": 100, "kick": 100, "ban": 100, "redact": 50})
+            # Only the bot changes the room's settings (power, encryption) or invites; moderators
+            # (the responsible worker) may redact and remove someone invited by mistake.
+            power.update({"invite": 100, "state_default": 100, "kick": 50, "ban": 100, "redact": 50})
         resp = await self.call(
             "create room",
             lambda: self.client.room_create(

@@ -29,6 +29,7 @@ class ConsentEntry:
     by_other: bool
     event_id: str | None
     recorded_at: int
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Intake:
     consultation_room: RoomID | None
     created_at: int
     updated_at: int
+    reask_event: EventID | None = None
+    pending: str | None = None  # an action waiting for the client's confirmation ("withdraw")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ _INTAKE_FIELDS = {
     "notify_room",
     "question_event",
     "consultation_room",
+    "reask_event",
+    "pending",
 }
 
 
@@ -84,6 +89,8 @@ def _intake(row: sqlite3.Row | None) -> Intake | None:
         row["consultation_room"],
         row["created_at"],
         row["updated_at"],
+        row["reask_event"],
+        row["pending"],
     )
 
 
@@ -119,10 +126,11 @@ class ConsentStore:
         actor: str | None = None,
         event_id: str | None = None,
         at_ms: int | None = None,
+        note: str | None = None,
     ) -> asyncio.Future[None]:
         return self.db.write(
             "INSERT INTO consent_log (subject, scope, purpose, notice_version, language, decision,"
-            " method, actor, event_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " method, actor, event_id, recorded_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 subject,
                 scope,
@@ -134,13 +142,14 @@ class ConsentStore:
                 actor,
                 event_id,
                 now_ms() if at_ms is None else at_ms,
+                note,
             ),
         )
 
     async def history(self, subject: str, scope: str | None = None) -> list[ConsentEntry]:
         sql = (
             "SELECT seq, scope, purpose, notice_version, language, decision, method, actor, event_id,"
-            " recorded_at FROM consent_log WHERE subject = ?"
+            " recorded_at, note FROM consent_log WHERE subject = ?"
         )
         params: list[object] = [subject]
         if scope is not None:
@@ -159,6 +168,7 @@ class ConsentStore:
                 r["actor"] is not None,
                 r["event_id"],
                 r["recorded_at"],
+                r["note"],
             )
             for r in rows
         ]

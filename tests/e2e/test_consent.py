@@ -100,7 +100,7 @@ async def test_self_started_intake_consent_claim_and_room(org: Org) -> None:
     question = await client.wait_for_text(room, bot, frag("en", "intake.consent.question"))
     # The period comes from the retention policy for consultation rooms (policies/default.toml).
     assert "Beratung Nord" in question.body and "180 days" in question.body
-    await client.send(room, "maybe later?")
+    await client.send(room, "maybe later")
     await client.wait_for_text(room, bot, frag("en", "intake.consent.again"))
     await client.send(room, "full")
     await client.wait_for_text(room, bot, "Privacy notice (Art. 13 GDPR)")
@@ -202,20 +202,79 @@ async def worker_started_consent(org: Org, adult: str) -> str:
     return room
 
 
+async def test_a_question_is_not_consent_and_reaches_a_person(org: Org) -> None:
+    """ "ja?", "OK 👍", 👍: no consultation room; a real question goes to the team and is answered."""
+    bot, client, worker = org.bot.user_id, org.client, org.worker
+    room = await self_intake(org)
+    await client.wait_for_text(room, bot, "Bist du 16 Jahre oder älter?")
+    await client.send(room, "ja")
+    question = await client.wait_for_text(room, bot, frag("de", "intake.consent.question"))
+    await client.react(room, question.event_id, "👍")
+    for unclear in ("ja?", "OK 👍", "klar?", "y"):
+        await client.send(room, unclear)
+    await client.wait_for(
+        lambda: len([m for m in client.from_user(room, bot) if m.body.startswith("Damit ich dich")]) == 4,
+        what="four re-asks",
+    )
+    await client.send(room, "ja, aber was passiert mit meinen Fotos?")
+    await client.wait_for_text(room, bot, frag("de", "intake.consent.question_forwarded"))
+    passed_on = await worker.wait_for_text(org.team, bot, "hat vor der Einwilligung eine Frage")
+    assert "was passiert mit meinen Fotos?" in passed_on.body and client.user_id not in passed_on.body
+    assert org.consent_rows() == []
+    assert not [r for r in client.invites if r != room], "no consultation room without consent"
+
+    await acknowledge_rules(org)
+    reply = await command(worker, org.team, bot, "!antwort 1 Die Fotos sieht nur deine Fachkraft.")
+    assert frag("de", "intake.answer.sent") in reply
+    await client.wait_for_text(room, bot, "Antwort aus dem Team:\nDie Fotos sieht nur deine Fachkraft.")
+    reask = await client.wait_for(
+        lambda: [m for m in client.from_user(room, bot) if m.body.startswith("Damit ich dich")][4:],
+        what="the re-ask after the answer",
+    )
+    # A ✅ on the re-ask counts like one on the question.
+    await client.react(room, reask[0].event_id, "✅")
+    await client.wait_for_text(room, bot, frag("de", "intake.consent.waiting_for_worker"))
+    assert org.consent_rows()[-1] == ("client", "given", "reaction", "1")
+
+
+async def test_the_worker_can_remove_someone_invited_by_mistake(org: Org, persona: PersonaFactory) -> None:
+    worker = org.worker
+    _room, consultation = await open_consultation(org)
+    stranger = await persona("stranger")
+    gateway = org.bot.instance.gateway if org.bot.instance else None
+    assert gateway is not None
+    assert await gateway.invite(consultation, stranger.user_id)  # the wrong person, by mistake
+    await worker.sync()
+    kicked = await worker.client.room_kick(consultation, stranger.user_id, "falsch eingeladen")
+    assert not hasattr(kicked, "status_code"), kicked
+    # Power and encryption stay the bot's alone.
+    state = await worker.client.room_get_state_event(consultation, "m.room.power_levels")
+    levels = state.content
+    assert levels["users"].get(worker.user_id) == 50 and levels["kick"] == 50
+    assert levels["state_default"] == 100 and levels["invite"] == 100 and levels["ban"] == 100
+    changed = await worker.client.room_put_state(
+        consultation, "m.room.power_levels", {**levels, "users": {**levels["users"], worker.user_id: 100}}
+    )
+    assert getattr(changed, "status_code", None) == "M_FORBIDDEN"
+
+
 async def test_minor_needs_guardian_confirmation(org: Org) -> None:
     bot, client, worker = org.bot.user_id, org.client, org.worker
     room = await worker_started_consent(org, adult="nein")
     await client.wait_for_text(room, bot, "Weil du unter 16 bist")
     await worker.wait_for_text(org.team, bot, "Die Person ist unter 16")
     assert not client.invites or set(client.invites) == {room}
+    # How the guardians consented is evidence: without it, the worker is told what to add.
     reply = await command(worker, org.team, bot, "!vormund 1")
+    assert "!vormund 1 schriftlich, Akte 12" in reply
+    reply = await command(worker, org.team, bot, "!vormund 1 schriftlich, Akte 7")
     assert frag("de", "intake.guardian.recorded") in reply
     await client.accept_invite_from(bot, exclude={room})
     with org.db() as db:
         rows = db.execute(
-            "SELECT scope, decision, actor IS NOT NULL FROM consent_log ORDER BY seq"
+            "SELECT scope, decision, actor IS NOT NULL, note FROM consent_log ORDER BY seq"
         ).fetchall()
-    assert rows[-2:] == [("client", "given", 0), ("guardian", "confirmed", 1)]
+    assert rows[-2:] == [("client", "given", 0, None), ("guardian", "confirmed", 1, "schriftlich, Akte 7")]
 
 
 async def open_consultation(org: Org) -> tuple[str, str]:
@@ -253,7 +312,15 @@ async def test_new_notice_version_asks_again(org: Org) -> None:
 async def test_withdrawal_closes_room_and_informs_worker(org: Org) -> None:
     bot, client, worker = org.bot.user_id, org.client, org.worker
     room, consultation = await open_consultation(org)
+    # A slip of the thumb ends nothing: the bot asks once, and anything but yes cancels.
     await client.send(room, "Widerruf")
+    await client.wait_for_text(room, bot, frag("de", "withdraw.confirm"))
+    await client.send(room, "oh, falsch getippt")
+    await client.wait_for_text(room, bot, frag("de", "withdraw.cancelled"))
+    assert org.consent_rows()[-1][:2] == ("client", "given")
+    await client.send(room, "Widerruf")
+    await client.sync()
+    await client.send(room, "ja")
     await client.wait_for_text(room, bot, frag("de", "withdraw.done"))
     await worker.wait_for_text(org.team, bot, frag("de", "notify.withdrawn"))
     await worker.wait_for_text(consultation, bot, frag("de", "room.closed"))

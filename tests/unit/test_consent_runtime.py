@@ -235,11 +235,44 @@ async def test_garbage_is_asked_again_without_recording(env: Env) -> None:
     await env.says("1")
     await env.says("ja")
     sent = len(env.matrix.sent)
-    await env.says("hä?")
-    assert env.matrix.texts_to(ROOM)[-1] == de("intake.consent.again")
-    assert len(env.matrix.sent) == sent + 1
+    for unclear in ("hä", "ja?", "OK 👍", "y"):
+        await env.says(unclear)
+        assert env.matrix.texts_to(ROOM)[-1] == de("intake.consent.again")
+    assert len(env.matrix.sent) == sent + 4
     assert await env.ctx.consent.history(env.ctx.subject(CLIENT)) == []
     assert (await env.intake()).state == "consent"
+    assert env.matrix.created == []
+
+
+async def test_a_question_before_consent_reaches_the_team_and_a_worker_answers(env: Env) -> None:
+    intake = await worker_started(env)
+    await env.says("1")
+    await env.says("ja")
+    await env.says("ja, aber was passiert mit meinen Fotos?")
+    assert env.last_to(ROOM) == de("intake.consent.question_forwarded")
+    question = "ja, aber was passiert mit meinen Fotos?"
+    assert env.last_to(TEAM) == de("notify.question", n=str(intake.intake_id), question=question)
+    assert (await env.intake()).state == "consent"
+    assert await env.ctx.consent.history(intake.subject) == []
+    await handle_message(env.ctx, COMMANDS, sender=WORKER, room_id=TEAM, room_kind="team", body="!bestätigen")
+    reply = await handle_message(
+        env.ctx,
+        COMMANDS,
+        sender=WORKER,
+        room_id=TEAM,
+        room_kind="team",
+        body=f"!antwort {intake.intake_id} Die Fotos sieht nur deine Fachkraft.",
+    )
+    assert reply is not None and reply.text == de("intake.answer.sent", n=str(intake.intake_id))
+    texts = env.matrix.texts_to(ROOM)
+    assert texts[-2] == de("intake.answer_from_team", answer="Die Fotos sieht nur deine Fachkraft.")
+    assert texts[-1] == de("intake.consent.again")
+    # A ✅ on the re-ask counts like one on the question.
+    fresh = await env.intake()
+    assert fresh.reask_event is not None
+    await runtime.on_reaction(env.ctx, fresh, "✅", fresh.reask_event, EventID("$r9"))
+    [entry] = await env.ctx.consent.history(intake.subject)
+    assert (entry.decision, entry.method) == ("given", "reaction")
 
 
 async def test_reaction_on_the_question_counts(env: Env) -> None:
@@ -252,9 +285,12 @@ async def test_reaction_on_the_question_counts(env: Env) -> None:
     await runtime.on_reaction(env.ctx, intake, "👍", EventID("$elsewhere"), EventID("$r1"))
     await runtime.on_reaction(env.ctx, intake, "❤️", intake.question_event, EventID("$r2"))
     assert await env.ctx.consent.history(intake.subject) == []
+    # 👍 means "seen" as often as "yes": it is not explicit consent.
     await runtime.on_reaction(env.ctx, intake, "👍🏽", intake.question_event, EventID("$r3"))
+    assert await env.ctx.consent.history(intake.subject) == []
+    await runtime.on_reaction(env.ctx, intake, "✅", intake.question_event, EventID("$r4"))
     [entry] = await env.ctx.consent.history(intake.subject)
-    assert (entry.decision, entry.method, entry.event_id) == ("given", "reaction", "$r3")
+    assert (entry.decision, entry.method, entry.event_id) == ("given", "reaction", "$r4")
     assert len(env.matrix.created) == 1
 
 
@@ -293,7 +329,13 @@ async def test_withdraw_closes_the_consultation_room(env: Env) -> None:
     intake = await consented(env)
     room = intake.consultation_room
     assert room is not None
-    await runtime.withdraw(env.ctx, intake, "$w1")
+    await runtime.withdraw(env.ctx, intake, "$w0")
+    assert env.last_to(ROOM) == de("withdraw.confirm")
+    assert room not in env.matrix.power  # asked first: nothing closed yet
+    await env.says("nein")
+    assert env.last_to(ROOM) == de("withdraw.cancelled")
+    await runtime.withdraw(env.ctx, await env.intake(), "$w0b")
+    await env.says("ja")
     assert env.matrix.power[room] == {"events_default": 100}
     assert env.last_to(room) == de("room.closed")
     history = await env.ctx.consent.history(intake.subject)
@@ -313,6 +355,9 @@ async def test_withdraw_command_in_the_intake_room(env: Env) -> None:
         env.ctx, COMMANDS, sender=CLIENT, room_id=ROOM, room_kind="intake", body="stopp"
     )
     assert reply is None  # the runtime answered by itself
+    assert env.last_to(ROOM) == de("withdraw.confirm")
+    # The command again confirms it.
+    await handle_message(env.ctx, COMMANDS, sender=CLIENT, room_id=ROOM, room_kind="intake", body="widerruf")
     assert intake.consultation_room in env.matrix.power
     # Somebody else in a room that is not theirs cannot.
     other = await handle_message(

@@ -13,14 +13,17 @@ from bot.consent.answers import YesNo
 from bot.consent.flow import (
     AskAge,
     AskConsent,
+    AskConsentAgain,
     CloseConsultation,
     Effect,
+    ForwardQuestion,
     IntakeView,
     NotifyWorker,
     OpenConsultation,
     Record,
     Say,
     SetLanguage,
+    SetPending,
     SetState,
     ShowFullNotice,
     ShowLanguageMenu,
@@ -60,6 +63,8 @@ def vocab(minimum_age: int = 16) -> Vocabulary:
         choose_language=lambda text: _LANGUAGES.get(text.strip().casefold()),
         is_full_text_request=lambda text: text.strip().casefold() == "volltext",
         minimum_age=minimum_age,
+        is_question=lambda text: "?" in text,
+        is_casual_answer=lambda text: text.strip(" ?").casefold() in {"ja", "ok", "klar"},
     )
 
 
@@ -193,10 +198,16 @@ def test_consent_no_is_declined(said: str, method: str, worker: bool) -> None:
     assert OpenConsultation() not in effects
 
 
-@pytest.mark.parametrize("said", ["", "vielleicht", "was heißt das?", "ja nein", "3"])
+@pytest.mark.parametrize("said", ["", "vielleicht", "ja nein", "3", "ja?", "ok?", "klar"])
 def test_consent_unclear_is_asked_again_gently(said: str) -> None:
     effects = text(view("consent"), said)
-    assert effects == [Say("intake.consent.again")]
+    assert effects == [AskConsentAgain()]
+
+
+@pytest.mark.parametrize("said", ["was heißt das?", "ja, aber was passiert mit meinen Fotos?"])
+def test_a_question_before_consent_goes_to_a_person_and_the_question_stays_open(said: str) -> None:
+    effects = text(view("consent"), said)
+    assert effects == [Say("intake.consent.question_forwarded"), ForwardQuestion(said)]
 
 
 def test_consent_full_text_on_request() -> None:
@@ -277,9 +288,27 @@ def test_reaction_counts_only_in_consent(state: str, answer: YesNo) -> None:
 # --- withdrawal ----------------------------------------------------------------------------
 
 
-def test_withdraw_from_active_closes_the_room() -> None:
+def test_withdraw_asks_once_before_it_closes_anything() -> None:
     effects = on_withdraw(view("active", has_consultation=True, consent_version=VERSION))
+    assert effects == [SetPending("withdraw"), Say("withdraw.confirm")]
+
+
+@pytest.mark.parametrize("said", ["nein", "hallo", "", "ok"])
+def test_withdraw_not_confirmed_changes_nothing(said: str) -> None:
+    v = view("active", has_consultation=True, consent_version=VERSION, pending="withdraw")
+    assert text(v, said) == [SetPending(None), Say("withdraw.cancelled")]
+
+
+def test_withdraw_confirmed_with_yes_or_the_command_again() -> None:
+    v = view("active", has_consultation=True, consent_version=VERSION, pending="withdraw")
+    assert text(v, "ja") == on_withdraw(v)
+    assert Record("client", "withdrawn", "command") in on_withdraw(v)
+
+
+def test_withdraw_from_active_closes_the_room() -> None:
+    effects = on_withdraw(view("active", has_consultation=True, consent_version=VERSION, pending="withdraw"))
     assert effects == [
+        SetPending(None),
         Record("client", "withdrawn", "command"),
         SetState("withdrawn"),
         CloseConsultation(),
@@ -289,19 +318,19 @@ def test_withdraw_from_active_closes_the_room() -> None:
 
 
 def test_withdraw_without_a_room() -> None:
-    effects = on_withdraw(view("active", consent_version=VERSION))
+    effects = on_withdraw(view("active", consent_version=VERSION, pending="withdraw"))
     assert CloseConsultation() not in effects
-    assert effects[:2] == [Record("client", "withdrawn", "command"), SetState("withdrawn")]
+    assert effects[1:3] == [Record("client", "withdrawn", "command"), SetState("withdrawn")]
 
 
 def test_withdraw_while_waiting_for_the_guardian() -> None:
-    effects = on_withdraw(view("guardian", minor=True, consent_version=VERSION))
-    assert effects[:2] == [Record("client", "withdrawn", "command"), SetState("withdrawn")]
+    effects = on_withdraw(view("guardian", minor=True, consent_version=VERSION, pending="withdraw"))
+    assert effects[1:3] == [Record("client", "withdrawn", "command"), SetState("withdrawn")]
 
 
 def test_withdraw_while_asked_again_after_a_version_bump() -> None:
     # The old consent is still in force until the client answers: it can be withdrawn.
-    effects = on_withdraw(view("consent", has_consultation=True, consent_version="1"))
+    effects = on_withdraw(view("consent", has_consultation=True, consent_version="1", pending="withdraw"))
     assert Record("client", "withdrawn", "command") in effects
     assert CloseConsultation() in effects
 
@@ -343,6 +372,7 @@ _VIEWS = st.builds(
     has_consultation=st.booleans(),
     consent_version=st.sampled_from([None, "1", VERSION]),
     prior_state=st.sampled_from([None, *STATES]),
+    pending=st.sampled_from([None, "withdraw"]),
 )
 _TEXTS = st.one_of(st.sampled_from([*_ANSWERS, *_LANGUAGES, "volltext", ""]), st.text(max_size=30))
 
@@ -351,7 +381,16 @@ _TEXTS = st.one_of(st.sampled_from([*_ANSWERS, *_LANGUAGES, "volltext", ""]), st
 def test_property_client_text_always_gets_an_answer(v: IntakeView, said: str, minimum_age: int) -> None:
     effects = text(v, said, minimum_age=minimum_age)
     assert effects, "the client must never be left without an answer"
-    visible = (Say, ShowLanguageMenu, AskAge, AskConsent, ShowFullNotice, OpenConsultation, StartErasure)
+    visible = (
+        Say,
+        ShowLanguageMenu,
+        AskAge,
+        AskConsent,
+        AskConsentAgain,
+        ShowFullNotice,
+        OpenConsultation,
+        StartErasure,
+    )
     assert any(isinstance(e, visible) for e in effects)
     for e in effects:
         if isinstance(e, Say):

@@ -79,9 +79,26 @@ async def guardian(ctx: BotContext, req: Request) -> Reply:
     intake = await _intake_by_number(ctx, req.args[0])
     if intake.worker != ctx.subject(req.sender):
         raise CommandError("intake.not_responsible", n=str(intake.intake_id))
-    if not await runtime.guardian_confirmed(ctx, intake, req.sender, str(req.event_id)):
+    # Evidence of how the guardians consented: the consent log and the client's export show it.
+    note = " ".join(req.args[1:]).strip()[:200]
+    if not note:
+        raise CommandError("intake.guardian.note_required", n=str(intake.intake_id))
+    if not await runtime.guardian_confirmed(ctx, intake, req.sender, str(req.event_id), note):
         raise CommandError("intake.guardian.not_waiting", n=str(intake.intake_id))
     return Reply(ctx.catalog.text(req.language, "intake.guardian.recorded", n=str(intake.intake_id)))
+
+
+async def answer(ctx: BotContext, req: Request) -> Reply:
+    """A worker answers a question the client asked before consenting."""
+    if len(req.args) < 2:
+        raise CommandError("intake.answer.usage")
+    intake = await _intake_by_number(ctx, req.args[0])
+    if intake.worker is not None and intake.worker != ctx.subject(req.sender):
+        raise CommandError("intake.not_responsible", n=str(intake.intake_id))
+    if intake.state in ("declined", "withdrawn"):
+        raise CommandError("intake.claim.closed", n=str(intake.intake_id))
+    await runtime.answer_question(ctx, intake, " ".join(req.args[1:]), str(req.event_id))
+    return Reply(ctx.catalog.text(req.language, "intake.answer.sent", n=str(intake.intake_id)))
 
 
 async def withdraw(ctx: BotContext, req: Request) -> None:
