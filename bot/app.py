@@ -26,7 +26,7 @@ from typing import Any
 
 from nio import MegolmEvent, SyncResponse
 
-from bot.commands.dispatch import handle_message, is_command
+from bot.commands.dispatch import client_rights_command, handle_message, is_command
 from bot.commands.registry import COMMANDS, CommandTable
 from bot.commands.types import Reply
 from bot.config import Settings
@@ -444,6 +444,9 @@ class Lotse:
             if kind == "consultation":
                 intake = await ctx.consent.intake_by_consultation(msg.room_id)
                 if intake is not None and intake.subject == ctx.subject(msg.sender):
+                    if client_rights_command(self.table, msg.body):
+                        await self._rights_in_direct(ctx, gateway, msg, intake.room_id)
+                        return
                     await runtime.remind_outdated_consent(ctx, intake, msg.event_id)
                 if not msg.body.lstrip().startswith("!"):
                     # The conversation itself is none of the bot's business.
@@ -472,11 +475,39 @@ class Lotse:
             )
         await ctx.state.mark_handled(msg.event_id)
 
+    async def _rights_in_direct(
+        self, ctx: BotContext, gateway: MatrixGateway, msg: IncomingMessage, direct: RoomID
+    ) -> None:
+        """A client's rights command in the counselling room is carried out in their 1:1 chat
+        (the worker need not read the answer); the counselling room gets a pointer there."""
+        reply = await handle_message(
+            ctx,
+            self.table,
+            sender=msg.sender,
+            room_id=direct,
+            room_kind="intake",
+            body=msg.body,
+            event_id=msg.event_id,
+        )
+        if reply is not None:
+            html = to_html(reply.text) if reply.markdown else None
+            await gateway.send_text(direct, reply.text, txn_id_for(msg.event_id, "reply"), html=html)
+        lang = await ctx.language_of(msg.sender) or ctx.catalog.default_language
+        await gateway.send_text(
+            msg.room_id,
+            ctx.catalog.text(lang, "rights.answered_in_direct"),
+            txn_id_for(msg.event_id, "pointer"),
+            reply_to=msg.event_id,
+        )
+        await ctx.state.mark_handled(msg.event_id)
+
     async def _intake_text(self, ctx: BotContext, msg: IncomingMessage) -> bool:
         """Route a client's text in their intake room to the consent flow; False for commands."""
         intake = await ctx.consent.intake_by_room(msg.room_id)
         if intake is None:
-            # An intake room without an intake (after an erasure): a new intake starts.
+            # After an erasure the person first hears what happened and decides to start again.
+            if await runtime.after_erasure(ctx, msg.room_id, msg.body, msg.event_id):
+                return True
             await runtime.start_intake(
                 ctx, msg.room_id, msg.sender, worker=None, notify_room=None, client_present=True
             )

@@ -46,6 +46,19 @@ def parse(body: str, *, direct: bool) -> Parsed | None:
     return Parsed(parts[0], tuple(parts[1 : 1 + MAX_ARGS]), explicit)
 
 
+# What a client may ask for wherever they are; outside the 1:1 chat it is answered there.
+CLIENT_RIGHTS = frozenset({"withdraw", "my_data", "delete", "help"})
+
+
+def client_rights_command(table: CommandTable, body: str) -> bool:
+    """``widerruf``, ``!meine-daten``, ``löschen``, ``hilfe`` … typed on their own."""
+    parsed = parse(body, direct=True)
+    if parsed is None or len(parsed.args) > 1:
+        return False
+    found = table.lookup(parsed.word)
+    return found is not None and found[0].key in CLIENT_RIGHTS
+
+
 def is_command(table: CommandTable, body: str, room_kind: str) -> bool:
     """Whether a message names a command (used to route 1:1 intake text to the consent flow)."""
     parsed = parse(body, direct=room_kind in ONE_TO_ONE)

@@ -236,7 +236,9 @@ async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
         # The kept intake must not invite a second erasure of the same data.
         for i in intakes:
             await ctx.consent.update_intake(i.intake_id, state="withdrawn")
-    await ctx.consent.erase_subject(subject, keep_rooms=list(held))
+    await ctx.consent.erase_subject(
+        subject, keep_rooms=list(held), chats=[i.room_id for i in intakes if i.room_id not in held]
+    )
     await ctx.stats.add_rights_request("erasure", subject, requested)
     t = ctx.catalog.text
     parts = [t(language, "erase.done", redacted=str(redacted), media=str(media_deleted))]

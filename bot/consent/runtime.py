@@ -295,6 +295,26 @@ async def apply(ctx: BotContext, intake: Intake, effects: Sequence[flow.Effect],
         intake = fresh
 
 
+async def after_erasure(ctx: BotContext, room: RoomID, text: str, cause: str) -> bool:
+    """A message in a 1:1 chat whose person had everything erased: say so and ask before a new
+    intake starts (and the team hears of it). False once the person said yes: start anew."""
+    marker = await ctx.consent.erased_chat(room)
+    if marker is None:
+        return False
+    # The language was erased too: any language's yes-word counts, the text is bilingual.
+    yes = frozenset().union(
+        *(word_set(ctx.catalog.text(lang.code, "answer.yes")) for lang in ctx.catalog.languages)
+    )
+    if marker == "asked" and parse_yes_no(text, yes, frozenset()) is YesNo.YES:
+        await ctx.consent.set_erased_chat(room, None)
+        return False
+    key = "intake.after_erasure" if marker == "erased" else "intake.after_erasure.kept"
+    await say(ctx, room, ctx.catalog.text(ctx.catalog.default_language, key), f"{cause}:after-erasure")
+    if marker == "erased":
+        await ctx.consent.set_erased_chat(room, "asked")
+    return True
+
+
 async def open_consultation(ctx: BotContext, intake: Intake, cause: str) -> None:
     if intake.consultation_room is not None or intake.worker is None:
         return

@@ -358,8 +358,14 @@ class ConsentStore:
         left = await self.db.fetchval("SELECT COUNT(*) FROM erasure_pending WHERE subject = ?", (subject,))
         return int(left or 0) == 0
 
-    async def erase_subject(self, subject: str, *, keep_rooms: Sequence[RoomID]) -> None:
-        """Remove what Lotse stores about a person, except metadata in held rooms."""
+    async def erase_subject(
+        self, subject: str, *, keep_rooms: Sequence[RoomID], chats: Sequence[RoomID] = ()
+    ) -> None:
+        """Remove what Lotse stores about a person, except metadata in held rooms; all or nothing.
+
+        ``chats``: the person's 1:1 rooms with the bot, remembered as erased so that a new
+        message there is first answered with what happened (see :meth:`erased_chat`).
+        """
         placeholders = ", ".join("?" for _ in keep_rooms) or "''"
         statements: list[tuple[str, Sequence[object]]] = [
             ("DELETE FROM consent_log WHERE subject = ?", (subject,)),
@@ -375,5 +381,26 @@ class ConsentStore:
                 ("DELETE FROM intake WHERE subject = ?", (subject,)),
                 ("DELETE FROM person WHERE subject = ?", (subject,)),
             ]
-        futures = [self.db.write(sql, params) for sql, params in statements]
-        await asyncio.gather(*futures)
+        statements += [
+            (
+                "INSERT INTO kv (key, value) VALUES (?, 'erased')"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (f"erased_chat:{room}",),
+            )
+            for room in chats
+        ]
+        await self.db.write_atomic(statements)
+
+    async def erased_chat(self, room_id: RoomID) -> str | None:
+        """'erased' or 'asked' for a 1:1 chat whose person had everything erased, else None."""
+        value = await self.db.fetchval("SELECT value FROM kv WHERE key = ?", (f"erased_chat:{room_id}",))
+        return None if value is None else str(value)
+
+    def set_erased_chat(self, room_id: RoomID, value: str | None) -> asyncio.Future[None]:
+        if value is None:
+            return self.db.write("DELETE FROM kv WHERE key = ?", (f"erased_chat:{room_id}",))
+        return self.db.write(
+            "INSERT INTO kv (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (f"erased_chat:{room_id}", value),
+        )

@@ -71,6 +71,8 @@ class _Write:
     params: Params | Iterable[Params]
     many: bool
     fetch: bool = False
+    # Several statements that succeed or fail together (params: [(sql, params), …]).
+    group: tuple[tuple[str, Params], ...] = ()
     row: sqlite3.Row | None = None
     done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -169,6 +171,12 @@ class Database:
         self._queue.put_nowait(item)
         return item.done
 
+    def write_atomic(self, statements: Iterable[tuple[str, Params]]) -> asyncio.Future[None]:
+        """Statements that take effect together or not at all, in order."""
+        item = _Write("", (), many=False, group=tuple(statements))
+        self._queue.put_nowait(item)
+        return item.done
+
     async def _write_loop(self) -> None:
         while True:
             first = await self._queue.get()
@@ -192,7 +200,10 @@ class Database:
         try:
             await self.conn.execute("BEGIN")
             for item in batch:
-                if item.many:
+                if item.group:
+                    for sql, params in item.group:
+                        await self.conn.execute(sql, params)
+                elif item.many:
                     await self.conn.executemany(item.sql, item.params)
                 elif item.fetch:
                     async with self.conn.execute(item.sql, item.params) as cur:

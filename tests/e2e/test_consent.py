@@ -336,6 +336,22 @@ async def test_withdrawal_closes_room_and_informs_worker(org: Org) -> None:
     assert org.consent_rows()[-1][:2] == ("client", "withdrawn")
 
 
+async def test_rights_typed_in_the_counselling_room_are_answered_in_the_1to1_chat(org: Org) -> None:
+    bot, client, worker = org.bot.user_id, org.client, org.worker
+    room, consultation = await open_consultation(org)
+    await client.send(consultation, "meine-daten")
+    await client.wait_for_text(consultation, bot, frag("de", "rights.answered_in_direct"))
+    await client.wait_for(
+        lambda: [m for m in client.from_user(room, bot) if m.body.endswith(".json")], what="the export"
+    )
+    await client.send(consultation, "!widerruf")
+    await client.wait_for_text(room, bot, frag("de", "withdraw.confirm"))
+    # The worker sees a pointer, never the answer itself.
+    await worker.sync()
+    assert not [m for m in worker.from_user(consultation, bot) if m.body.endswith(".json")]
+    assert org.consent_rows()[-1][:2] == ("client", "given")
+
+
 async def test_access_request_sends_only_own_data(org: Org, persona: PersonaFactory) -> None:
     bot, client = org.bot.user_id, org.client
     room, consultation = await open_consultation(org)
@@ -423,6 +439,23 @@ async def test_erasure_in_a_chat_the_client_created(org: Org) -> None:
     await client.wait_for(lambda: all(e in client.redactions for e in mine), 60, "redactions as the client")
     with org.db() as db:
         assert db.execute("SELECT redacted, failures FROM erasure_receipt").fetchall() == [(len(mine), 0)]
+
+    # Writing again later: first what happened, and a new intake only after a yes.
+    new_requests = len([m for m in worker.from_user(org.team, bot) if "Neue Anfrage" in m.body])
+    await client.send(room, "Hallo, ist da wer?")
+    await client.wait_for_text(room, bot, "Auf deinen Wunsch wurden deine Daten bei Lotse gelöscht")
+    await client.send(room, "nein")
+    await client.wait_for_text(room, bot, "Gut, dann bleibt alles gelöscht")
+    await client.send(room, "ja")
+    await client.wait_for(
+        lambda: len([m for m in client.from_user(room, bot) if "1. Deutsch" in m.body]) == 2, what="new menu"
+    )
+    await worker.wait_for(
+        lambda: (
+            len([m for m in worker.from_user(org.team, bot) if "Neue Anfrage" in m.body]) == new_requests + 1
+        ),
+        what="one new request, only after the yes",
+    )
 
 
 async def test_erasure_postponed_in_room_under_legal_hold(org: Org) -> None:
