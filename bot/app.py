@@ -35,9 +35,9 @@ from bot.consent.notices import NoticeHolder
 from bot.consent.rights import resume_postponed_erasures
 from bot.context import BotContext, MatrixPort
 from bot.i18n import Catalog
-from bot.ids import EventID, RoomAlias, RoomID, UserID, parse_room_id
+from bot.ids import EventID, RoomAlias, RoomID, UserID, parse_room_id, txn_id_for
 from bot.invites import decide_invite
-from bot.matrix.client import FIRST_SYNC_FILTER, MatrixGateway, txn_id_for
+from bot.matrix.client import FIRST_SYNC_FILTER, MatrixGateway
 from bot.matrix.crosssign import CrossSigner
 from bot.matrix.events import (
     Incoming,

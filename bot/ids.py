@@ -7,6 +7,7 @@ server part, whitespace), without trying to be a full validator.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import NewType
 
@@ -60,3 +61,9 @@ def parse_event_id(value: str) -> EventID:
 
 def server_name(user_id: UserID) -> str:
     return user_id.split(":", 1)[1]
+
+
+def txn_id_for(*parts: str) -> str:
+    """A transaction ID derived from what caused the send, so a repeated send is deduplicated
+    by the homeserver instead of posting the same reply twice."""
+    return "lotse-" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]

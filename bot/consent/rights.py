@@ -21,8 +21,7 @@ from typing import Any
 
 from bot.consent.runtime import consultation_retention_days
 from bot.context import BotContext
-from bot.ids import EventID, RoomID
-from bot.matrix.client import txn_id_for
+from bot.ids import EventID, RoomID, txn_id_for
 from bot.store.consent import Intake, now_ms
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,7 @@ from bot.consent import flow
 from bot.consent.answers import YesNo, is_question, matches_any, parse_yes_no, reaction_answer, word_set
 from bot.consent.flow import IntakeView, Vocabulary
 from bot.context import BotContext
-from bot.ids import EventID, RoomID, UserID
-from bot.matrix.client import txn_id_for
+from bot.ids import EventID, RoomID, UserID, txn_id_for
 from bot.render import to_html
 from bot.store.consent import Intake
 

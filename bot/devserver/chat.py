@@ -66,6 +66,7 @@ class ChatSession:
     client: AsyncClient
     user_id: str
     bot_id: str
+    downloads: Path
     current: str | None = None
     # The last message from someone else per room: what /react answers.
     last_other: dict[str, str] = field(default_factory=dict)
@@ -90,17 +91,30 @@ class ChatSession:
         return joined + invited
 
     def find(self, query: str, *, invitations: bool) -> MatrixRoom | None:
+        """A room by number, name or a part of it; says what is wrong when it finds none."""
         rooms = [(n, r) for n, r, inv in self.listing() if inv == invitations]
         everything = self.listing()
+        what = "invitation" if invitations else "room"
+        if not query:
+            example = rooms[0][0] if rooms else "Team"
+            out(f"Which {what}? For example: /{'join' if invitations else 'go'} {example}")
+            return None
         if query.isdigit() and 0 < int(query) <= len(everything):
             _, room, invited = everything[int(query) - 1]
-            return room if invited == invitations else None
+            if invited == invitations:
+                return room
         q = query.casefold().lstrip("#")
         exact = [r for n, r in rooms if n.casefold() == q]
         if exact:
             return exact[0]
-        partial = [r for n, r in rooms if q and q in n.casefold()]
-        return partial[0] if len(partial) == 1 else None
+        partial = [(n, r) for n, r in rooms if q and q in n.casefold()]
+        if len(partial) == 1:
+            return partial[0][1]
+        if partial:
+            out(f"“{query}” fits more than one {what}: " + ", ".join(n for n, _ in partial))
+        else:
+            out(f"No {what} “{query}”: /rooms lists them.")
+        return None
 
     def dm_with_bot(self) -> str | None:
         for room in self.client.rooms.values():
@@ -119,8 +133,10 @@ class ChatSession:
         """A line from elsewhere: in a terminal it replaces the prompt line, which comes back after."""
         out(("\r\x1b[K" if self.interactive else "") + text)
 
-    def show_sync(self, resp: SyncResponse, *, last: int | None = None) -> None:
-        """New events, every room; ``last``: only that many per room (what happened before)."""
+    async def show_sync(self, resp: SyncResponse, *, last: int | None = None) -> int:
+        """New events, every room; ``last``: only that many per room (what happened before).
+        Returns how many lines were shown."""
+        shown = 0
         for room_id, info in resp.rooms.join.items():
             room = self.client.rooms.get(room_id)
             label = self.name(room) if room else room_id
@@ -128,10 +144,12 @@ class ChatSession:
             for event in events[-last:] if last else events:
                 if isinstance(event, MegolmEvent):
                     self.say(f"[{label}] (a message that cannot be decrypted yet)")
+                    shown += 1
                 elif event.sender != self.user_id:
                     who = "Lotse" if event.sender == self.bot_id else self.display(room, event.sender)
-                    self.say(f"[{label}] {who}: " + self.body(event).replace("\n", "\n    "))
+                    self.say(f"[{label}] {who}: " + (await self.body(event)).replace("\n", "\n    "))
                     self.last_other[room_id] = event.event_id
+                    shown += 1
         for room_id, invite in resp.rooms.invite.items():
             inviter = next(
                 (e.sender for e in invite.invite_state if isinstance(e, InviteMemberEvent)), "someone"
@@ -140,16 +158,42 @@ class ChatSession:
             name = self.name(room) if room else room_id
             who = "Lotse" if inviter == self.bot_id else inviter
             self.say(f"[invitation] {who} invites you to “{name}”: type /join {name}")
+            shown += 1
+        return shown
 
-    @staticmethod
-    def body(event: RoomMessage) -> str:
+    async def body(self, event: RoomMessage) -> str:
         content = event.source.get("content", {})
         kind = {"m.image": "picture", "m.file": "file", "m.audio": "audio", "m.video": "video"}.get(
             str(content.get("msgtype"))
         )
         body = str(content.get("body", ""))
-        # A terminal cannot show a picture; Element shows it in the same room.
-        return f"({kind}: {body} — open it in Element)" if kind else body
+        if kind:
+            saved = await self.save_file(content, body)
+            return f"({kind} {body}, saved as {saved})" if saved else f"({kind}: {body} — open it in Element)"
+        # The terminal shows Markdown's emphasis marks literally: drop them.
+        return body.replace("**", "")
+
+    async def save_file(self, content: dict[str, Any], name: str) -> str | None:
+        """Download (and decrypt) a file the bot sent, into the person's demo folder."""
+        from nio.crypto import decrypt_attachment
+
+        try:
+            info = content.get("file")
+            mxc = str(info["url"] if info else content["url"])
+            server, media_id = mxc[len("mxc://") :].split("/", 1)
+            resp = await self.client.download(server_name=server, media_id=media_id)
+            data: bytes = resp.body
+            if info:
+                data = decrypt_attachment(data, info["key"]["k"], info["hashes"]["sha256"], info["iv"])
+        except Exception:  # a damaged or foreign file: say where to see it instead
+            return None
+        self.downloads.mkdir(exist_ok=True)
+        target = self.downloads / Path(name).name
+        target.write_bytes(data)
+        try:
+            return str(target.relative_to(Path.cwd()))
+        except ValueError:
+            return str(target)
 
     def display(self, room: MatrixRoom | None, user_id: str) -> str:
         if room is not None and user_id in room.users:
@@ -181,23 +225,22 @@ class ChatSession:
                 out(f"  {i}. {name}{'  (invitation: /join ' + str(i) + ')' if invited else ''}{mark}")
         elif command == "go":
             room = self.find(arg, invitations=False)
-            if room is None:
-                out(f"No room “{arg}” (or more than one): /rooms lists them.")
-            else:
+            if room is not None:
                 self.current = room.room_id
                 out(f"Now in “{self.name(room)}”.")
         elif command == "join":
             await self.join(arg)
         elif command == "react":
             await self.react(arg or "✅")
-        else:
+        elif command == "help":
             out(HELP)
+        else:
+            out(f"/{command} is not a command of this client.\n{HELP}")
         return True
 
     async def join(self, arg: str) -> None:
         room = self.find(arg, invitations=True)
         if room is None:
-            out(f"No invitation “{arg}”: /rooms lists them.")
             return
         name = self.name(room)
         resp = await self.client.join(room.room_id)
@@ -219,6 +262,7 @@ class ChatSession:
             {"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}},
             ignore_unverified_devices=True,
         )
+        out(f"Reacted {key} to the last message here.")
 
 
 def out(text: str, end: str = "\n") -> None:
@@ -237,7 +281,36 @@ def _stdin_lines(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | Non
     threading.Thread(target=reader, name="stdin", daemon=True).start()
 
 
-async def _login(client: AsyncClient, home: Path, user_id: str, password: str) -> bool:
+def new_client(url: str, user_id: str, home: Path) -> AsyncClient:
+    # No stored sync token: every start is an initial sync, which shows the last messages.
+    return AsyncClient(
+        url,
+        user_id,
+        store_path=str(home),
+        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False),
+    )
+
+
+def prepare_device(url: str, user_id: str, password: str, home: Path) -> None:
+    """Log a demo person's terminal device in and publish its keys before the bot starts, so
+    that the bot encrypts for it from the first message on (a device that appears later cannot
+    read what was sent before it existed)."""
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if (home / "session.json").exists():
+        return
+
+    async def go() -> None:
+        client = new_client(url, user_id, home)
+        try:
+            if await login(client, home, user_id, password):
+                await _sync(client, 0)
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+
+
+async def login(client: AsyncClient, home: Path, user_id: str, password: str) -> bool:
     session_file = home / "session.json"
     if session_file.exists():
         s = json.loads(session_file.read_text())
@@ -269,19 +342,14 @@ async def chat(directory: Path, name: str) -> int:
     user_id = f"@{name}:{bot_id.split(':', 1)[1]}"
     home = directory / "chat" / name
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    client = AsyncClient(
-        url,
-        user_id,
-        store_path=str(home),
-        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True),
-    )
-    session = ChatSession(client, user_id, bot_id, interactive=sys.stdin.isatty())
+    client = new_client(url, user_id, home)
+    session = ChatSession(client, user_id, bot_id, home / "downloads", interactive=sys.stdin.isatty())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        if not await _login(client, home, user_id, password):
+        if not await login(client, home, user_id, password):
             return 1
         first = await _sync(client, 0, full_state=True)
         if first is None:
@@ -296,7 +364,8 @@ async def chat(directory: Path, name: str) -> int:
             await _sync(client, 0)
             session.current = created.room_id
         out(f"You are {user_id}. Recent messages:")
-        session.show_sync(first, last=3)
+        if not await session.show_sync(first, last=3):
+            out("  (none)")
         out("Your rooms:")
         await session.handle("/rooms")
         out("You are in your chat with Lotse. Type a message (try: hilfe) or /help.")
@@ -315,8 +384,7 @@ async def _converse(session: ChatSession, stop: asyncio.Event) -> None:
             if resp is None:
                 await asyncio.sleep(2)
                 continue
-            if resp.rooms.join or resp.rooms.invite:
-                session.show_sync(resp)
+            if (resp.rooms.join or resp.rooms.invite) and await session.show_sync(resp):
                 session.prompt()
 
     lines: asyncio.Queue[str | None] = asyncio.Queue()

@@ -22,9 +22,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bot.devserver.chat import prepare_device
 from bot.devserver.lock import DemoLock, DemoRunning, stop_orphaned_synapse
 from bot.devserver.synapse import Account, SynapseServer, free_port, port_taken
-from bot.devserver.tour import PEOPLE, banner
+from bot.devserver.tour import PEOPLE, TourState, banner
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,9 @@ def prepare(directory: Path, server: SynapseServer, state_file: Path, state: dic
         finally:
             server.api("POST", "/_matrix/client/v3/logout", {}, token)
 
+    for name, account in accounts.items():
+        prepare_device(server.url, account.user_id, account.password, directory / "chat" / name)
+
     bot_dir = directory / "bot"
     bot_dir.mkdir(exist_ok=True, mode=0o700)
     (bot_dir / "password").write_text(passwords[BOT] + "\n")
@@ -115,7 +119,7 @@ def prepare(directory: Path, server: SynapseServer, state_file: Path, state: dic
         "rooms": {kind: state[key] for key, _owner, _name, kind in ROOMS},
         "organisation": {
             "name": "Demo-Beratungsstelle",
-            "controller": "Demo e.V., Musterstraße 1, 12345 Musterstadt",
+            "controller": "Demo-Beratungsstelle e.V., Musterstraße 1, 12345 Musterstadt",
             "dpo_contact": "datenschutz@demo.invalid",
         },
         "consent": {"minimum_age": 16},
@@ -166,20 +170,24 @@ def _give_bot_power(server: SynapseServer, token: str, room_id: str, bot_id: str
         raise DemoError(f"giving the bot power in {room_id} failed: {status} {body.get('errcode')}")
 
 
-async def _seed(settings: Any, team_room: str) -> str | None:
+async def _seed(settings: Any, team_room: str, client: str) -> TourState:
+    """Seed the report's history once; tell the tour where the demo client stands."""
     from bot.devserver.seed import seed_demo_activity
-    from bot.ids import RoomID
+    from bot.ids import RoomID, UserID
     from bot.offline import offline_context
 
     ctx, db = await offline_context(settings)
     try:
         result = await seed_demo_activity(ctx, RoomID(team_room))
         next_case = await db.fetchval("SELECT COALESCE(MAX(intake_id), 0) + 1 FROM intake")
+        open_cases = [
+            i for i in await ctx.consent.intakes_of(ctx.subject(UserID(client))) if i.state != "withdrawn"
+        ]
     finally:
         await db.close()
     if result is not None:
         say(f"Seeded twelve weeks of made-up activity ({result.clients} clients) for the report.")
-    return str(next_case)
+    return TourState(str(next_case), str(open_cases[-1].intake_id) if open_cases else None)
 
 
 def run_demo(directory: Path, port: int | None) -> int:
@@ -194,8 +202,10 @@ def run_demo(directory: Path, port: int | None) -> int:
         lock.acquire()
     except DemoRunning as running:
         who = f" (process {running.pid})" if running.pid else ""
+        port = _load(directory / "demo.json").get("port")
+        where = f" at http://127.0.0.1:{port}" if port else ""
         print(
-            f"A Lotse demo is already running on {directory}{who}.\n"
+            f"A Lotse demo is already running{where} on {directory}{who}.\n"
             "Use that one, or stop it first with Ctrl-C in its terminal.",
             file=sys.stderr,
         )
@@ -228,8 +238,8 @@ def _run_locked(directory: Path, port: int | None) -> int:
         cfg_file = directory / "lotse.toml"
         cfg_file.write_text(_to_toml(state["config"]))
         settings = load_settings(cfg_file, env_file=None)
-        next_case = asyncio.run(_seed(settings, state["team_room"]))
-        asyncio.run(_run_bot(settings, lambda: banner(server, state, directory, next_case)))
+        tour = asyncio.run(_seed(settings, state["team_room"], f"@kim:{server.server_name}"))
+        asyncio.run(_run_bot(settings, lambda: banner(server, state, directory, tour)))
     except KeyboardInterrupt:
         pass  # Ctrl-C before the bot was up: stop what was started
     finally:

@@ -45,8 +45,9 @@ class DemoLock:
     def release(self) -> None:
         if self._fd is None:
             return
+        # Still holding the lock: nobody else can be relying on this file now.
         with contextlib.suppress(OSError):
-            os.ftruncate(self._fd, 0)
+            self.path.unlink()
         os.close(self._fd)
         self._fd = None
 

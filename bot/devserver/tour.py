@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,13 @@ def _is_default(directory: Path) -> bool:
     return directory.resolve() == (Path.cwd() / ".lotse-demo").resolve()
 
 
-def banner(server: SynapseServer, state: dict[str, Any], directory: Path, next_case: str | None) -> str:
+@dataclass(frozen=True)
+class TourState:
+    next_case: str  # the number the client's first request will get
+    client_case: str | None = None  # the client's case from an earlier run, if any
+
+
+def banner(server: SynapseServer, state: dict[str, Any], directory: Path, tour: TourState) -> str:
     pw = state["passwords"]
     sn = server.server_name
     rows = "\n".join(
@@ -54,7 +61,15 @@ def banner(server: SynapseServer, state: dict[str, Any], directory: Path, next_c
     report = f"{lotse} report"
     if not _is_default(directory):
         report = f"{lotse} -c {shlex.quote(str(directory / 'lotse.toml'))} report"
-    case = next_case or "N"
+    case = tour.client_case or tour.next_case
+    earlier = (
+        f"""
+ kim's case #{case} is still open from an earlier run: steps 1 and 2 are done
+ (delete {directory} to take the tour from the start).
+"""
+        if tour.client_case
+        else ""
+    )
     return f"""
 ========================================================================
  {READY}
@@ -70,7 +85,7 @@ def banner(server: SynapseServer, state: dict[str, Any], directory: Path, next_c
 
  A tour in six steps. Open a second terminal in this folder for each
  person; in the chat, /rooms lists rooms, /go NAME switches, /help helps.
-
+{earlier}
   1. Client writes to the bot      {chat} kim
        Lotse greets kim with a language menu. Answer: 1 (Deutsch),
        then ja (16 or older), then ja (consent to the notice)
@@ -78,7 +93,7 @@ def banner(server: SynapseServer, state: dict[str, Any], directory: Path, next_c
        /go Team        then: !bestätigen   (usage rules, once)
                        then: !übernehmen {case}   (the number Lotse posted)
   3. Both chat in the counselling room (anna and kim)
-       /rooms  → /join the invitation → /go Beratung → type a message
+       /join Beratung   (you are then in the room)   → type a message
   4. Client asks for their data    (kim, in the chat with Lotse)
        /go Lotse       then: meine-daten
   5. Admin dry-runs retention      {chat} admin

@@ -47,7 +47,7 @@ from nio import (
 )
 
 from bot.config import Settings
-from bot.ids import EventID, RoomAlias, RoomID, UserID
+from bot.ids import EventID, RoomAlias, RoomID, UserID, txn_id_for
 from bot.matrix.events import MESSAGE_TYPES, Recorded, recorded
 from bot.matrix.retry import RetryPolicy, is_retryable_status
 
@@ -126,12 +126,6 @@ def _load_or_create_secret(path: Path) -> str:
     value = secrets.token_urlsafe(32)
     _write_private(path, value + "\n")
     return value
-
-
-def txn_id_for(*parts: str) -> str:
-    """A transaction ID derived from what caused the send, so a repeated send is deduplicated
-    by the homeserver instead of posting the same reply twice."""
-    return "lotse-" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
 
 class MatrixGateway:

@@ -7,8 +7,7 @@ import json
 import logging
 
 from bot.context import BotContext
-from bot.ids import RoomAlias, RoomID
-from bot.matrix.client import txn_id_for
+from bot.ids import RoomAlias, RoomID, txn_id_for
 from bot.retention.policy import PolicyError
 from bot.store.consent import EventMeta, now_ms
 

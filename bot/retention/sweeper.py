@@ -27,8 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from bot.context import BotContext
-from bot.ids import EventID, RoomID
-from bot.matrix.client import txn_id_for
+from bot.ids import EventID, RoomID, txn_id_for
 from bot.retention.policy import Policy, format_duration
 from bot.retention.resolve import Resolution, resolve
 

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 
 from bot.context import BotContext
-from bot.matrix.client import txn_id_for
+from bot.ids import txn_id_for
 from bot.stats import report as stats_report
 from bot.stats.periods import Period, period_containing
 

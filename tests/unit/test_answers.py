@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from bot.consent.answers import (
     NO_EMOJI,
-    QUESTION_MARKS,
     YES_EMOJI,
     YesNo,
+    is_question,
     matches_any,
     normalize,
     parse_yes_no,
@@ -265,7 +265,7 @@ def _wrapping_char(ch: str) -> bool:
 # A question mark makes any answer a question ("ja?"): tested on its own above.
 _WRAP = st.text(
     alphabet=st.characters(categories=["P", "Z", "Cc"]).filter(
-        lambda ch: _wrapping_char(ch) and ch not in QUESTION_MARKS
+        lambda ch: _wrapping_char(ch) and not is_question(ch)
     ),
     max_size=5,
 )

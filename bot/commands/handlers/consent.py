@@ -7,7 +7,7 @@ import datetime as dt
 from bot.commands.types import CommandError, Reply, Request
 from bot.consent import rights, runtime
 from bot.context import BotContext
-from bot.ids import RoomID, UserID, parse_room_id, parse_user_id, server_name
+from bot.ids import RoomID, UserID, parse_room_id, parse_user_id, server_name, txn_id_for
 from bot.store.consent import Intake
 
 
@@ -59,7 +59,7 @@ async def new_intake(ctx: BotContext, req: Request) -> Reply:
     return Reply(ctx.catalog.text(req.language, "intake.new.created", n=str(intake.intake_id), user=client))
 
 
-async def claim(ctx: BotContext, req: Request) -> Reply:
+async def claim(ctx: BotContext, req: Request) -> None:
     if not req.args:
         raise CommandError("intake.bad_number", word="")
     intake = await _intake_by_number(ctx, req.args[0])
@@ -68,9 +68,15 @@ async def claim(ctx: BotContext, req: Request) -> Reply:
         raise CommandError("intake.claim.taken", n=str(intake.intake_id))
     if intake.state in ("declined", "withdrawn"):
         raise CommandError("intake.claim.closed", n=str(intake.intake_id))
-    await runtime.worker_claims(ctx, intake, req.sender, req.room_id, str(req.event_id))
+    # The answer first, then what it sets off (the room, the invitations): in that order on screen.
     key = "intake.claim.done_open" if intake.state == "active" else "intake.claim.done"
-    return Reply(ctx.catalog.text(req.language, key, n=str(intake.intake_id)))
+    await ctx.matrix.send_text(
+        req.room_id,
+        ctx.catalog.text(req.language, key, n=str(intake.intake_id)),
+        txn_id_for(req.event_id, "reply"),
+        reply_to=req.event_id,
+    )
+    await runtime.worker_claims(ctx, intake, req.sender, req.room_id, str(req.event_id))
 
 
 async def guardian(ctx: BotContext, req: Request) -> Reply:
