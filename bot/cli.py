@@ -186,6 +186,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     data = asyncio.run(go())
     if args.out:
         Path(args.out).write_bytes(data)
+        print(f"{period.label} written to {args.out}", file=sys.stderr)
     elif args.format == "png":
         raise ConfigError(["--format png needs --out FILE"])
     else:

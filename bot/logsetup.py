@@ -21,6 +21,9 @@ _ROUTINE = (
     re.compile(r"^Missing session for device"),
     re.compile(r"^Sharing group session for room"),
 )
+# nio's schema checks fail on harmless extensions of newer servers; with the details withheld
+# such a line is nothing an operator can act on, so it is information, not a warning.
+_VALIDATION = re.compile(r"^Error validating (?:event|response)")
 _USER_ID = re.compile(r"@[^\s:'\"]{1,255}:[A-Za-z0-9.\-]+(?::\d+)?")
 # Where a library starts printing an event or a validation error about one.
 _CONTENT = re.compile(
@@ -38,6 +41,8 @@ class LibraryRedactor(logging.Filter):
             message = str(record.msg)
         if record.levelno < logging.ERROR and any(p.match(message) for p in _ROUTINE):
             return False
+        if record.levelno == logging.WARNING and _VALIDATION.match(message):
+            record.levelno, record.levelname = logging.INFO, "INFO"
         cut = _CONTENT.search(message)
         if cut is not None:
             message = message[: cut.end() if cut.group(0).endswith(":") else cut.start()].rstrip()

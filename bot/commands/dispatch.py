@@ -7,6 +7,7 @@ optional, because clients on phones should not need to find that key. Reply fall
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -84,7 +85,41 @@ async def handle_message(
         if direct and body.strip():
             lang = stored_lang or ctx.catalog.default_language
             return Reply(ctx.catalog.text(lang, "dispatch.not_understood"))
+        return await _missing_bang_hint(ctx, table, sender, room_kind, body, stored_lang)
+    return await _dispatch(ctx, table, parsed, sender, room_id, room_kind, event_id, stored_lang)
+
+
+async def _missing_bang_hint(
+    ctx: BotContext, table: CommandTable, sender: UserID, room_kind: str, body: str, stored_lang: str | None
+) -> Reply | None:
+    """ "übernehmen 12" in the team room: a command without its "!". One hint per person and
+    day, and only for a short message that starts with a command this person may use here."""
+    parsed = parse(body, direct=True)
+    if parsed is None or len(parsed.args) > 3:
         return None
+    found = table.lookup(parsed.word)
+    if found is None or not found[0].allowed(await ctx.roles.roles(sender), room_kind):
+        return None
+    day = dt.datetime.fromtimestamp(ctx.clock(), dt.UTC).date().isoformat()
+    key = f"hint:{ctx.subject(sender)}:{day}"
+    if await ctx.state.get(key):
+        return None
+    await ctx.state.put(key, "1")
+    lang = stored_lang or (found[1] if ctx.catalog.has_language(found[1]) else ctx.catalog.default_language)
+    example = " ".join([found[0].name(lang), *parsed.args])
+    return Reply(ctx.catalog.text(lang, "dispatch.missing_bang", example=example))
+
+
+async def _dispatch(
+    ctx: BotContext,
+    table: CommandTable,
+    parsed: Parsed,
+    sender: UserID,
+    room_id: RoomID,
+    room_kind: str,
+    event_id: EventID,
+    stored_lang: str | None,
+) -> Reply | None:
     found = table.lookup(parsed.word)
     lang = stored_lang or ctx.catalog.default_language
     if found is None:

@@ -349,6 +349,9 @@ async def welcome_in_consultation(ctx: BotContext, intake: Intake, cause: str) -
     await ctx.matrix.send_text(
         intake.consultation_room, text, txn_id_for(intake.consultation_room, "welcome")
     )
+    from bot.retention.sweeper import period_told
+
+    await period_told(ctx, intake.consultation_room, "consultation")
 
 
 async def close_consultation(ctx: BotContext, intake: Intake, cause: str) -> None:

@@ -121,7 +121,7 @@ async def announce(
             result.state_refused[kind] += 1
     if not ctx.settings.retention.notices or kind in ("intake",):
         return  # the intake's consent notice already names the period
-    notice_id = f"{policy.name}:{format_duration(policy.message_lifetime)}"
+    notice_id = notice_of(policy)
     if known_notice == notice_id:
         return
     language = await room_language(ctx, room_id, kind)
@@ -132,6 +132,20 @@ async def announce(
     )
     if await ctx.matrix.send_text(room_id, text, txn_id_for(room_id, "retention-notice", notice_id)):
         await ctx.retention.set_room_flags(room_id, policy_notice=notice_id)
+
+
+def notice_of(policy: Policy) -> str:
+    """What a room was told about its retention: a change of either part is told again."""
+    return f"{policy.name}:{format_duration(policy.message_lifetime)}"
+
+
+async def period_told(ctx: BotContext, room_id: RoomID, kind: str) -> None:
+    """Another message already told the room its period (the counselling room's welcome):
+    the sweep's notice would repeat it."""
+    assignments = await ctx.retention.assignments()
+    resolution = resolve(room_id, kind, ctx.policies.current, assignments, await room_refs(ctx, room_id))
+    if resolution.policy is not None:
+        await ctx.retention.set_room_flags(room_id, policy_notice=notice_of(resolution.policy))
 
 
 async def lift_server_retention(ctx: BotContext, room_id: RoomID, known_state: str | None) -> None:

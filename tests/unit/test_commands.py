@@ -30,6 +30,8 @@ from tests.support import FakeMatrix, make_context
 
 ADMIN = UserID("@admin:example.org")
 WORKER = UserID("@worker:example.org")
+WORKER_HINT = UserID("@hinted:example.org")
+TEAM_HINT = RoomID("!team-hint:example.org")
 CLIENT = UserID("@client:example.org")
 BOTH = UserID("@boss:example.org")  # admin and worker
 USER_FOR_ROLE = {Role.ADMIN: ADMIN, Role.WORKER: WORKER, Role.CLIENT: CLIENT}
@@ -424,9 +426,12 @@ async def test_plain_text_in_intake_room_not_understood(ctx: BotContext) -> None
 
 async def test_plain_text_in_group_room_is_ignored(ctx: BotContext) -> None:
     assert ALL_ROOM_KINDS - ONE_TO_ONE
+    hints = []
     for kind in sorted(ALL_ROOM_KINDS - ONE_TO_ONE):
-        assert await say(ctx, "hilfe bitte", kind=kind) is None
         assert await say(ctx, "wie geht es dir?", kind=kind) is None
+        hints.append(await say(ctx, "hilfe bitte", kind=kind))
+    # What looks like a command without its "!" gets one hint a day, in whichever room first.
+    assert [h for h in hints if h is not None] == [hints[0]] and hints[0] is not None
 
 
 async def test_empty_message_is_ignored(ctx: BotContext) -> None:
@@ -617,3 +622,29 @@ async def test_help_in_intake_room_omits_bang(ctx: BotContext) -> None:
     out = await text_of(ctx, "hilfe", sender=CLIENT, kind="intake")
     assert "• !" not in out
     assert out.splitlines()[-1] == de("help.footer.direct")
+
+
+async def test_a_command_without_its_bang_in_a_group_room_gets_one_hint_a_day(tmp_path: Path) -> None:
+    ctx, _, db = await make_context(tmp_path, workers=[WORKER_HINT], rooms={"team": TEAM_HINT})
+    try:
+        await ctx.consent.append(
+            subject=ctx.subject(WORKER_HINT),
+            scope="worker_rules",
+            purpose="employment",
+            notice_version=ctx.worker_rules.get().version,
+            language="de",
+            decision="acknowledged",
+            method="command",
+        )
+
+        async def say(body: str) -> Reply | None:
+            return await handle_message(
+                ctx, COMMANDS, sender=WORKER_HINT, room_id=TEAM_HINT, room_kind="team", body=body
+            )
+
+        hint = await say("Übernehmen 12")
+        assert hint is not None and hint.text.startswith("Meintest du !übernehmen 12?")
+        assert await say("übernehmen 13") is None  # once a day
+        assert await say("hilfe wäre schön bei dem Fall von gestern") is None  # talk, not a command
+    finally:
+        await db.close()

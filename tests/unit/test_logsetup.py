@@ -46,3 +46,9 @@ def test_routine_crypto_chatter_is_dropped_and_own_records_untouched() -> None:
     assert not LibraryRedactor().filter(_record("nio.crypto.log", "Missing session for device ABC"))
     own = _record("bot.app", "intake #%d started", 3)
     assert LibraryRedactor().filter(own) and own.getMessage() == "intake #3 started"
+
+
+def test_validation_chatter_is_information_not_a_warning() -> None:
+    record = _record("nio.responses", "Error validating response: %s", "'x' is a required property")
+    assert LibraryRedactor().filter(record)
+    assert record.levelno == logging.INFO and record.levelname == "INFO"

@@ -14,7 +14,7 @@ from bot.ids import EventID, RoomID, UserID
 from bot.matrix.events import Recorded
 from bot.retention import report, service
 from bot.retention.policy import PolicyHolder
-from bot.retention.sweeper import plan, sweep
+from bot.retention.sweeper import period_told, plan, sweep
 from bot.store.db import Database
 from tests.unit.retention_fakes import (
     ADMIN_ROOM,
@@ -271,6 +271,19 @@ async def test_refused_state_is_told_to_the_admin_once_with_what_to_change(
     told = [t for t in matrix.texts_to(ADMIN_ROOM) if "Stufe 100" in t]
     # One consultation room; a client's own 1:1 chat is not the admin's to fix.
     assert told == [de(ctx, "retention.state_refused", rooms=f"1 × {de(ctx, 'kind.consultation')}")]
+
+
+async def test_a_room_told_its_period_by_the_welcome_gets_no_second_notice(
+    env: tuple[BotContext, RecordingMatrix, Database],
+) -> None:
+    ctx, matrix, _ = env
+    await period_told(ctx, C, "consultation")
+    await sweep(ctx)
+    assert matrix.texts_to(C) == []
+    # A new policy is news again.
+    await ctx.retention.assign(C, "lang", "admin")
+    await sweep(ctx)
+    assert matrix.texts_to(C) == [de(ctx, "retention.notice", period=de(ctx, "period.days", n="1"))]
 
 
 async def test_notice_is_posted_once_per_policy_change(
