@@ -6,3 +6,5 @@ ALTER TABLE intake ADD COLUMN reask_event TEXT;
 ALTER TABLE intake ADD COLUMN pending TEXT CHECK (pending IS NULL OR pending IN ('withdraw'));
 -- How a guardian consented, as the responsible worker recorded it ("schriftlich, Akte 12").
 ALTER TABLE consent_log ADD COLUMN note TEXT;
+-- SHA-256 of the notice text the person was shown (in the language actually shown).
+ALTER TABLE consent_log ADD COLUMN notice_hash TEXT;

@@ -68,6 +68,8 @@ class AskConsent:
 class AskConsentAgain:
     """The short re-ask after an unclear answer (a ✅ on it counts like one on the question)."""
 
+    key: str = "intake.consent.again"
+
 
 @dataclass(frozen=True)
 class ForwardQuestion:

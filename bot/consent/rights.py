@@ -32,30 +32,43 @@ def _date(ms: int | None) -> str | None:
 
 
 async def collect(ctx: BotContext, subject: str) -> dict[str, Any]:
-    """What Lotse stores about one person, in plain values."""
+    """What Lotse stores about one person, in plain values: attributable (whose data, made
+    when) and complete (every room, decision and request), yet nobody else's data."""
     intakes = await ctx.consent.intakes_of(subject)
-    room_roles: dict[RoomID, str] = {}
-    for intake in intakes:
-        room_roles[intake.room_id] = "intake"
-        if intake.consultation_room:
-            room_roles[intake.consultation_room] = "consultation"
+    default = ctx.catalog.default_language
+    language = await ctx.state.language(subject)
+    shown = language or default
     stats = {r["room_id"]: r for r in await ctx.consent.message_stats(subject)}
     rooms = []
-    for number, (room, kind) in enumerate(sorted(room_roles.items(), key=lambda x: x[1]), start=1):
-        row = stats.get(room)
-        rooms.append(
-            {
-                "room": f"{kind}-{number}",
-                "kind": kind,
-                "your_role": "client",
-                "messages": int(row["n"]) if row else 0,
-                "deleted_messages": int(row["redacted"] or 0) if row else 0,
-                "first_message": _date(row["first_ts"]) if row else None,
-                "last_message": _date(row["last_ts"]) if row else None,
-            }
-        )
-    language = await ctx.state.language(subject)
+    for intake in intakes:
+        for room, kind, name, since in (
+            (intake.room_id, "intake", ctx.catalog.text(shown, "export.room_name.intake"), intake.created_at),
+            (
+                intake.consultation_room,
+                "consultation",
+                ctx.catalog.text(default, "room.consultation.name", n=str(intake.intake_id)),
+                None,
+            ),
+        ):
+            if room is None:
+                continue
+            row = stats.get(room)
+            rooms.append(
+                {
+                    "name": name,
+                    "kind": kind,
+                    "case": intake.intake_id,
+                    "your_role": "client",
+                    "since": _date(since) or (_date(row["first_ts"]) if row else None),
+                    "messages": int(row["n"]) if row else 0,
+                    "deleted_messages": int(row["redacted"] or 0) if row else 0,
+                    "first_message": _date(row["first_ts"]) if row else None,
+                    "last_message": _date(row["last_ts"]) if row else None,
+                }
+            )
+    person = await ctx.person(subject)
     return {
+        "person": person,
         "generated": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "controller": ctx.settings.organisation.name,
         "language": language,
@@ -64,6 +77,7 @@ async def collect(ctx: BotContext, subject: str) -> dict[str, Any]:
                 "scope": e.scope,
                 "purpose": e.purpose,
                 "notice_version": e.notice_version,
+                "notice_sha256": e.notice_hash,
                 "language": e.language,
                 "decision": e.decision,
                 "method": e.method,
@@ -74,10 +88,20 @@ async def collect(ctx: BotContext, subject: str) -> dict[str, Any]:
             for e in await ctx.consent.history(subject)
         ],
         "intakes": [
-            {"number": i.intake_id, "state": i.state, "started": _date(i.created_at), "minor": i.minor}
+            {
+                "number": i.intake_id,
+                "state": i.state,
+                "started": _date(i.created_at),
+                "age_at_least_minimum": None if i.minor is None else not i.minor,
+                "minimum_age": ctx.settings.consent.minimum_age,
+            }
             for i in intakes
         ],
         "rooms": rooms,
+        "rights_requests": [
+            {"kind": kind, "requested": _date(asked), "answered": _date(served)}
+            for kind, asked, served in await ctx.stats.requests_of(subject)
+        ],
         "retention": {"messages_deleted_after_days": consultation_retention_days(ctx)},
         "pending_requests": ["erasure awaiting your confirmation"]
         if any(i.state == "erase_confirm" for i in intakes)
@@ -90,13 +114,21 @@ async def collect(ctx: BotContext, subject: str) -> dict[str, Any]:
             }
             for r in await ctx.consent.receipts(subject)
         ],
+        "where_your_messages_are": (
+            f"On the Matrix homeserver of {ctx.settings.organisation.name} ({ctx.settings.server_name}),"
+            " visible in your app. Lotse stores no message texts; counts and dates only."
+        ),
         "not_stored": "Lotse stores no message texts; counts and dates only.",
     }
 
 
 def readable(ctx: BotContext, data: dict[str, Any], language: str) -> str:
     t = ctx.catalog.text
-    lines = [t(language, "export.title", organisation=str(data["controller"])), ""]
+    lines = [
+        t(language, "export.title", organisation=str(data["controller"])),
+        t(language, "export.whose", person=str(data["person"] or "-"), generated=str(data["generated"])),
+        "",
+    ]
     lines.append(t(language, "export.consent"))
     for entry in data["consent_history"] or []:
         lines.append(
@@ -111,6 +143,16 @@ def readable(ctx: BotContext, data: dict[str, Any], language: str) -> str:
             )
             + (f" – {t(language, 'export.consent.how', how=str(entry['how']))}" if entry.get("how") else "")
         )
+        if entry.get("notice_sha256"):
+            lines.append(
+                "    "
+                + t(
+                    language,
+                    "export.consent.text",
+                    language=str(entry["language"]),
+                    digest=str(entry["notice_sha256"])[:16],
+                )
+            )
     if not data["consent_history"]:
         lines.append("  " + t(language, "export.none"))
     lines += ["", t(language, "export.rooms")]
@@ -119,16 +161,38 @@ def readable(ctx: BotContext, data: dict[str, Any], language: str) -> str:
             "  "
             + t(
                 language,
-                f"export.room.{room['kind']}",
+                "export.room",
+                name=str(room["name"]),
+                since=str(room["since"] or "-"),
                 messages=str(room["messages"]),
                 first=str(room["first_message"] or "-"),
                 last=str(room["last_message"] or "-"),
             )
         )
+    for intake in data["intakes"]:
+        if intake["age_at_least_minimum"] is not None:
+            key = "export.age.yes" if intake["age_at_least_minimum"] else "export.age.no"
+            lines.append("  " + t(language, key, n=str(intake["number"]), age=str(intake["minimum_age"])))
+    lines += ["", t(language, "export.requests")]
+    for request in data["rights_requests"]:
+        lines.append(
+            "  "
+            + t(
+                language,
+                f"export.request.{request['kind']}",
+                requested=str(request["requested"]),
+                answered=str(request["answered"] or "-"),
+            )
+        )
+    if not data["rights_requests"]:
+        lines.append("  " + t(language, "export.none"))
     lines += ["", t(language, "export.retention", days=str(data["retention"]["messages_deleted_after_days"]))]
     if data["pending_requests"]:
         lines.append(t(language, "export.pending"))
-    lines += ["", t(language, "export.no_content")]
+    lines += [
+        "",
+        t(language, "export.where", organisation=str(data["controller"]), server=ctx.settings.server_name),
+    ]
     return "\n".join(lines)
 
 

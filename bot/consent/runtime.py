@@ -9,6 +9,7 @@ same event twice after a crash posts nothing twice.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 
@@ -99,6 +100,15 @@ def notice_values(ctx: BotContext, language: str) -> dict[str, str]:
     }
 
 
+def notice_shown(ctx: BotContext, language: str) -> tuple[str, str]:
+    """The language the notice was actually shown in (after any fallback) and the SHA-256 of
+    its text as shown: what a consent record must be able to prove."""
+    notice = ctx.consent_notices.get().for_language(language, ctx.catalog.default_language)
+    summary, full = notice.render(notice_values(ctx, notice.language))
+    digest = hashlib.sha256(f"{summary}\n\n{full}".encode()).hexdigest()
+    return notice.language, digest
+
+
 # -- talking --------------------------------------------------------------------------------
 
 
@@ -146,7 +156,7 @@ async def answer_question(ctx: BotContext, intake: Intake, answer: str, cause: s
     text = ctx.catalog.text(language, "intake.answer_from_team", answer=answer.strip())
     await say(ctx, intake.room_id, text, f"{cause}:answer")
     if intake.state == "consent":
-        await apply(ctx, intake, [flow.AskConsentAgain()], cause)
+        await apply(ctx, intake, [flow.AskConsentAgain("intake.consent.again_after_answer")], cause)
 
 
 async def notify_worker(ctx: BotContext, intake: Intake, key: str, cause: str) -> None:
@@ -245,8 +255,8 @@ async def apply(ctx: BotContext, intake: Intake, effects: Sequence[flow.Effect],
                 event = await say(ctx, room, f"{summary}\n\n{question}", step, markdown=True)
                 if event is not None:
                     await ctx.consent.update_intake(intake.intake_id, question_event=event)
-            case flow.AskConsentAgain():
-                event = await say(ctx, room, t(language, "intake.consent.again"), step)
+            case flow.AskConsentAgain(key):
+                event = await say(ctx, room, t(language, key), step)
                 if event is not None:
                     await ctx.consent.update_intake(intake.intake_id, reask_event=event)
             case flow.ForwardQuestion(text):
@@ -266,12 +276,14 @@ async def apply(ctx: BotContext, intake: Intake, effects: Sequence[flow.Effect],
                 await ctx.consent.update_intake(intake.intake_id, **fields)
             case flow.Record(scope, decision, method):
                 notices = ctx.consent_notices.get()
+                shown, digest = notice_shown(ctx, language)
                 await ctx.consent.append(
                     subject=intake.subject,
                     scope=scope,
                     purpose=PURPOSE,
                     notice_version=notices.version,
-                    language=language,
+                    language=shown,
+                    notice_hash=digest,
                     decision=decision,
                     method=method,
                     event_id=cause.split(":", 1)[0] if cause.startswith("$") else None,
@@ -408,12 +420,14 @@ async def guardian_confirmed(
     if not effects:
         return False
     notices = ctx.consent_notices.get()
+    shown, digest = notice_shown(ctx, await client_language(ctx, intake))
     await ctx.consent.append(
         subject=intake.subject,
         scope="guardian",
         purpose=PURPOSE,
         notice_version=notices.version,
-        language=await client_language(ctx, intake),
+        language=shown,
+        notice_hash=digest,
         decision="confirmed",
         method="command",
         actor=ctx.subject(worker),

@@ -30,6 +30,7 @@ class ConsentEntry:
     event_id: str | None
     recorded_at: int
     note: str | None = None
+    notice_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,10 +128,12 @@ class ConsentStore:
         event_id: str | None = None,
         at_ms: int | None = None,
         note: str | None = None,
+        notice_hash: str | None = None,
     ) -> asyncio.Future[None]:
         return self.db.write(
             "INSERT INTO consent_log (subject, scope, purpose, notice_version, language, decision,"
-            " method, actor, event_id, recorded_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " method, actor, event_id, recorded_at, note, notice_hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 subject,
                 scope,
@@ -143,13 +146,14 @@ class ConsentStore:
                 event_id,
                 now_ms() if at_ms is None else at_ms,
                 note,
+                notice_hash,
             ),
         )
 
     async def history(self, subject: str, scope: str | None = None) -> list[ConsentEntry]:
         sql = (
             "SELECT seq, scope, purpose, notice_version, language, decision, method, actor, event_id,"
-            " recorded_at, note FROM consent_log WHERE subject = ?"
+            " recorded_at, note, notice_hash FROM consent_log WHERE subject = ?"
         )
         params: list[object] = [subject]
         if scope is not None:
@@ -169,6 +173,7 @@ class ConsentStore:
                 r["event_id"],
                 r["recorded_at"],
                 r["note"],
+                r["notice_hash"],
             )
             for r in rows
         ]

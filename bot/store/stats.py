@@ -21,6 +21,14 @@ class StatsStore:
             (kind, subject, requested_ms, now_ms() if served_ms is None else served_ms),
         )
 
+    async def requests_of(self, subject: str) -> list[tuple[str, int, int | None]]:
+        """(kind, requested, served) of one person's rights requests, oldest first."""
+        rows = await self.db.fetchall(
+            "SELECT kind, requested_at, served_at FROM rights_request WHERE subject = ? ORDER BY seq",
+            (subject,),
+        )
+        return [(str(r[0]), int(r[1]), None if r[2] is None else int(r[2])) for r in rows]
+
     async def includes_synthetic(self, lo_ms: int, hi_ms: int) -> bool:
         """Whether the demo's made-up history contributes to this span (the report says so)."""
         value = await self.db.fetchval(

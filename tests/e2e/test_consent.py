@@ -228,8 +228,8 @@ async def test_a_question_is_not_consent_and_reaches_a_person(org: Org) -> None:
     assert frag("de", "intake.answer.sent") in reply
     await client.wait_for_text(room, bot, "Antwort aus dem Team:\nDie Fotos sieht nur deine Fachkraft.")
     reask = await client.wait_for(
-        lambda: [m for m in client.from_user(room, bot) if m.body.startswith("Damit ich dich")][4:],
-        what="the re-ask after the answer",
+        lambda: [m for m in client.from_user(room, bot) if m.body.startswith("Wenn du so weit bist")],
+        what="the question again after the answer",
     )
     # A ✅ on the re-ask counts like one on the question.
     await client.react(room, reask[0].event_id, "✅")
@@ -379,6 +379,11 @@ async def test_access_request_sends_only_own_data(org: Org, persona: PersonaFact
     assert [e["decision"] for e in data["consent_history"]] == ["given"]
     consult = next(r for r in data["rooms"] if r["kind"] == "consultation")
     assert consult["messages"] == 3
+    # Attributable: it names the person, the time it was made, the rooms by name.
+    assert data["person"] == client.user_id and client.user_id in text
+    assert consult["name"] == "Beratung #1" and "Beratung #1 (seit" in text
+    assert len(data["consent_history"][0]["notice_sha256"]) == 64
+    assert "Matrix-Server" in text
     blob = json.dumps(data) + text
     for foreign in (org.worker.user_id, other.user_id, other_room, consultation, room):
         assert foreign not in blob

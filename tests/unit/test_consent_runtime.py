@@ -266,7 +266,7 @@ async def test_a_question_before_consent_reaches_the_team_and_a_worker_answers(e
     assert reply is not None and reply.text == de("intake.answer.sent", n=str(intake.intake_id))
     texts = env.matrix.texts_to(ROOM)
     assert texts[-2] == de("intake.answer_from_team", answer="Die Fotos sieht nur deine Fachkraft.")
-    assert texts[-1] == de("intake.consent.again")
+    assert texts[-1] == de("intake.consent.again_after_answer")
     # A ✅ on the re-ask counts like one on the question.
     fresh = await env.intake()
     assert fresh.reask_event is not None
@@ -420,13 +420,21 @@ async def test_collect_returns_only_the_requesters_data(env: Env) -> None:
     assert [i["number"] for i in data["intakes"]] == [mine.intake_id]
     assert [(e["scope"], e["decision"]) for e in data["consent_history"]] == [("client", "given")]
     assert data["controller"] == env.ctx.settings.organisation.name
-    # Nothing about anybody else, and no identifiers at all.
+    # Attributable: whose data, made when, every room by name, the notice text's checksum.
+    assert data["person"] == CLIENT and data["generated"]
+    assert {r["name"] for r in data["rooms"]} == {"Einzelchat mit Lotse", f"Beratung #{mine.intake_id}"}
+    [given] = data["consent_history"]
+    assert given["language"] == "de" and len(given["notice_sha256"]) == 64
+    assert data["intakes"][0]["age_at_least_minimum"] in (True, None)
+    text = rights.readable(env.ctx, data, "de")
+    assert CLIENT in text and "Einzelchat mit Lotse" in text and "Matrix-Server" in text
+    # Nothing about anybody else, and no other identifiers.
+    dump = dump.replace(json.dumps(CLIENT), "")
     forbidden = [
         theirs.subject,
         env.ctx.subject(WORKER),
         OTHER,
         WORKER,
-        CLIENT,
         OTHER_ROOM,
         ROOM,
         mine.consultation_room,
@@ -468,6 +476,9 @@ async def test_export_sends_json_and_text(env: Env) -> None:
     expected = await rights.collect(env.ctx, mine.subject)
     exported.pop("generated")
     expected.pop("generated")
+    # This very request is in the log now, answered: the next export lists it.
+    assert exported.pop("rights_requests") == []
+    assert [r["kind"] for r in expected.pop("rights_requests")] == ["access"]
     assert exported == expected
     readable = text_file.data.decode()
     assert readable.startswith(de("export.title", organisation=env.ctx.settings.organisation.name))

@@ -143,12 +143,12 @@ def test_key_scan_finds_a_missing_key() -> None:
 def test_computed_keys_cover_the_schema(catalog: Catalog) -> None:
     rights_py = (BOT_DIR / "consent" / "rights.py").read_text(encoding="utf-8")
     # The keys built at run time, and what they are built from.
-    assert 'f"decision.{' in rights_py and 'f"method.{' in rights_py and 'f"export.room.{' in rights_py
+    assert 'f"decision.{' in rights_py and 'f"method.{' in rights_py and 'f"export.request.{' in rights_py
     decisions, methods = check_list("decision"), check_list("method")
     assert {"given", "declined", "withdrawn", "acknowledged", "confirmed"} <= set(decisions)
     assert {"text", "number", "reaction", "command"} <= set(methods)
     keys = [f"decision.{d}" for d in decisions] + [f"method.{m}" for m in methods]
-    keys += [f"export.room.{kind}" for kind in ("intake", "consultation")]  # rights.collect's kinds
+    keys += [f"export.request.{kind}" for kind in ("access", "erasure")]  # rights_request's kinds
     for lang in ("de", "en"):
         missing = [k for k in keys if k not in catalog.keys(lang)]
         assert missing == [], f"missing in {lang}"
