@@ -17,12 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from bot.consent.runtime import consultation_retention_days
 from bot.context import BotContext
 from bot.ids import EventID, RoomID, txn_id_for
-from bot.store.consent import Intake, now_ms
+from bot.store.consent import EventMeta, Intake, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -222,51 +223,98 @@ async def send_export(ctx: BotContext, intake: Intake, cause: str) -> None:
     log.info("intake #%d: data export sent", intake.intake_id)
 
 
+RETRY_MS = 3600 * 1000  # a refused redaction is tried again after an hour, then less often
+RETRY_MAX_MS = 24 * 3600 * 1000
+
+
+@dataclass
+class _Waiting:
+    """A room whose part of the erasure waits, and why (for the receipt and the protocol)."""
+
+    reason: str  # hold | min_age | retry
+    until: int | None  # when it may go ahead (retry: the next attempt)
+    kind: str
+    left: int = 0  # messages still there
+
+
+async def _kept_until(ctx: BotContext, room: RoomID, kind: str, events: list[EventMeta]) -> int | None:
+    """A policy's min_age (documentation duty) also binds an erasure: the room's part waits
+    until the youngest of the person's messages there is old enough. None: nothing binds."""
+    from bot.retention.resolve import resolve
+    from bot.retention.sweeper import room_refs
+
+    if not events:
+        return None
+    assignments = await ctx.retention.assignments()
+    policy = resolve(room, kind, ctx.policies.current, assignments, await room_refs(ctx, room)).policy
+    if policy is None or not policy.min_age:
+        return None
+    until = max(e.ts for e in events) + int(policy.min_age.total_seconds() * 1000)
+    return until if until > now_ms() else None
+
+
+async def _redact_all(
+    ctx: BotContext, subject: str, room: RoomID, events: list[EventMeta], reason: str
+) -> tuple[list[EventID], list[EventID], int, int]:
+    """(redacted, refused, media deleted, media failures) for one room."""
+    done: list[EventID] = []
+    refused: list[EventID] = []
+    media = media_failed = 0
+    for event in events:
+        if await ctx.matrix.redact(room, event.event_id, reason):
+            done.append(event.event_id)
+        else:
+            refused.append(event.event_id)
+        if ctx.settings.homeserver.admin_api:
+            for mxc in event.media:
+                if await ctx.matrix.delete_media(mxc):
+                    media += 1
+                else:
+                    media_failed += 1
+    late = await _redact_where_refused(ctx, subject, {room: refused}, reason) if refused else []
+    done += late
+    refused = [e for e in refused if e not in late]
+    await ctx.consent.mark_redacted(done)
+    return done, refused, media, media_failed
+
+
 async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
     subject = intake.subject
     language = await ctx.state.language(subject) or ctx.catalog.default_language
     requested = now_ms()
     intakes = await ctx.consent.intakes_of(subject)
-    rooms: list[RoomID] = []
+    rooms: list[tuple[RoomID, str]] = []
     for i in intakes:
-        rooms.append(i.room_id)
+        rooms.append((i.room_id, "intake"))
         if i.consultation_room:
-            rooms.append(i.consultation_room)
-    held: dict[RoomID, int] = {}
+            rooms.append((i.consultation_room, "consultation"))
+    waiting: dict[RoomID, _Waiting] = {}
     redacted = media_deleted = failures = 0
     reason = ctx.catalog.text(ctx.catalog.default_language, "erase.reason")
-    refused: dict[RoomID, list[EventID]] = {}
-    for room in rooms:
+    for room, kind in rooms:
+        events = await ctx.consent.events_of(subject, [room])
         until = await ctx.consent.hold_until(room, requested)
         if until is not None:
-            held[room] = until
+            waiting[room] = _Waiting("hold", until, kind, len(events))
             continue
-        events = await ctx.consent.events_of(subject, [room])
-        done = []
-        for event in events:
-            if await ctx.matrix.redact(room, event.event_id, reason):
-                done.append(event.event_id)
-                redacted += 1
-            else:
-                refused.setdefault(room, []).append(event.event_id)
-            if ctx.settings.homeserver.admin_api:
-                for mxc in event.media:
-                    if await ctx.matrix.delete_media(mxc):
-                        media_deleted += 1
-                    else:
-                        failures += 1
-        await ctx.consent.mark_redacted(done)
-    late = await _redact_where_refused(ctx, subject, refused, reason)
-    await ctx.consent.mark_redacted(late)
-    redacted += len(late)
-    failures += sum(len(events) for events in refused.values()) - len(late)
-    held_until = max(held.values()) if held else None
+        kept = await _kept_until(ctx, room, kind, events)
+        if kept is not None:
+            waiting[room] = _Waiting("min_age", kept, kind, len(events))
+            continue
+        done, refused, media, media_failed = await _redact_all(ctx, subject, room, events, reason)
+        redacted += len(done)
+        media_deleted += media
+        failures += len(refused) + media_failed
+        if refused:  # kept, and tried again: nothing the erasure promised is forgotten
+            waiting[room] = _Waiting("retry", requested + RETRY_MS, kind, len(refused))
+    dated = [w.until for w in waiting.values() if w.reason != "retry" and w.until is not None]
+    held_until = max(dated) if dated else None
     receipt = await ctx.consent.write_receipt(
         subject,
         requested_at=requested,
         redacted=redacted,
         media_deleted=media_deleted,
-        held_rooms=len(held),
+        held_rooms=len(waiting),
         held_until=held_until,
         failures=failures,
     )
@@ -274,44 +322,75 @@ async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
     from bot.consent.runtime import notify_worker
 
     await notify_worker(ctx, intake, "notify.erased", cause)
-    admin_room = ctx.admin_room()
-    if admin_room is not None:
-        protocol = ctx.catalog.text(
-            ctx.catalog.default_language,
-            "erase.protocol",
-            receipt=str(receipt),
-            subject=subject[:10],
-            date=_date(requested) or "",
-            redacted=str(redacted),
-            media=str(media_deleted),
-            held=str(len(held)),
-            until=_date(held_until) or "-",
-            failures=str(failures),
-        )
-        await ctx.matrix.send_text(admin_room, protocol, txn_id_for(cause, "protocol"))
+    await _protocol(ctx, receipt, requested, redacted, media_deleted, failures, waiting, cause)
     for i in intakes:
         if i.consultation_room:
             # Closed for new messages; under a hold what was written stays readable.
             await ctx.matrix.change_power_levels(i.consultation_room, {"events_default": 100})
-    for room in held:
-        await ctx.consent.add_pending_erasure(subject, room, receipt)
-    if held:
+    for room, w in waiting.items():
+        await ctx.consent.add_pending_erasure(
+            subject, room, receipt, reason=w.reason, not_before=None if w.reason == "hold" else w.until
+        )
+    if waiting:
         # The kept intake must not invite a second erasure of the same data.
         for i in intakes:
             await ctx.consent.update_intake(i.intake_id, state="withdrawn")
     await ctx.consent.erase_subject(
-        subject, keep_rooms=list(held), chats=[i.room_id for i in intakes if i.room_id not in held]
+        subject, keep_rooms=list(waiting), chats=[i.room_id for i in intakes if i.room_id not in waiting]
     )
     await ctx.stats.add_rights_request("erasure", subject, requested)
     t = ctx.catalog.text
     parts = [t(language, "erase.done", redacted=str(redacted), media=str(media_deleted))]
     if held_until is not None:
         parts.append(t(language, "erase.held", until=_date(held_until) or ""))
-    if failures:
-        parts.append(t(language, "erase.failures", failures=str(failures)))
+    if any(w.reason == "retry" for w in waiting.values()):
+        retry = sum(w.left for w in waiting.values() if w.reason == "retry")
+        parts.append(t(language, "erase.retrying", failures=str(retry)))
     parts.append(t(language, "erase.limits"))
     await ctx.matrix.send_text(intake.room_id, "\n\n".join(parts), txn_id_for(cause, "done"))
     log.info("intake #%d: erasure done (receipt %d)", intake.intake_id, receipt)
+
+
+async def _protocol(
+    ctx: BotContext,
+    receipt: int,
+    requested: int,
+    redacted: int,
+    media: int,
+    failures: int,
+    waiting: dict[RoomID, _Waiting],
+    cause: str,
+) -> None:
+    """The deletion protocol for the admin room: what was done, and what remains and why.
+    It names no person, not even by pseudonym: the receipt number is the reference."""
+    admin_room = ctx.admin_room()
+    if admin_room is None:
+        return
+    default = ctx.catalog.default_language
+    t = ctx.catalog.text
+    lines = [
+        t(
+            default,
+            "erase.protocol",
+            receipt=str(receipt),
+            date=_date(requested) or "",
+            redacted=str(redacted),
+            media=str(media),
+            failures=str(failures),
+        )
+    ]
+    for w in waiting.values():
+        lines.append(
+            "– "
+            + t(
+                default,
+                f"erase.protocol.waiting.{w.reason}",
+                room=t(default, f"kind.{w.kind}"),
+                n=str(w.left),
+                until=_date(w.until) or "-",
+            )
+        )
+    await ctx.matrix.send_text(admin_room, "\n".join(lines), txn_id_for(cause, "protocol"))
 
 
 async def _redact_where_refused(
@@ -331,17 +410,20 @@ async def _redact_where_refused(
 
 
 async def resume_postponed_erasures(ctx: BotContext) -> int:
-    """Finish erasures in rooms whose legal hold has ended; return how many rooms were done."""
+    """Finish the parts of erasures that waited: a legal hold or a documentation duty that has
+    ended, or redactions the homeserver refused before. Returns how many rooms were done."""
     done = 0
     reason = ctx.catalog.text(ctx.catalog.default_language, "erase.reason")
     for subject, room, receipt in await ctx.consent.due_erasures(now_ms()):
-        redacted = []
-        for event in await ctx.consent.events_of(subject, [room]):
-            if await ctx.matrix.redact(room, event.event_id, reason):
-                redacted.append(event.event_id)
-            if ctx.settings.homeserver.admin_api:
-                for mxc in event.media:
-                    await ctx.matrix.delete_media(mxc)
+        events = await ctx.consent.events_of(subject, [room])
+        redacted, refused, _media, _failed = await _redact_all(ctx, subject, room, events, reason)
+        if refused:
+            attempts = await ctx.consent.pending_attempts(subject, room)
+            wait = min(RETRY_MAX_MS, RETRY_MS * 2**attempts)
+            await ctx.consent.retry_pending_erasure(subject, room, now_ms() + wait)
+            await ctx.consent.count_redacted(receipt, len(redacted))
+            log.info("postponed erasure (receipt %d): %d messages still refused", receipt, len(refused))
+            continue
         finished = await ctx.consent.finish_pending_erasure(subject, room, len(redacted))
         if finished:
             await ctx.consent.erase_subject(subject, keep_rooms=[])
@@ -354,8 +436,6 @@ async def resume_postponed_erasures(ctx: BotContext) -> int:
                 redacted=str(len(redacted)),
             )
             await ctx.matrix.send_text(admin_room, text, txn_id_for(f"resume:{receipt}", room))
-        log.info(
-            "postponed erasure (receipt %d): %d messages redacted after the hold", receipt, len(redacted)
-        )
+        log.info("postponed erasure (receipt %d): %d more messages redacted", receipt, len(redacted))
         done += 1
     return done

@@ -332,33 +332,69 @@ class ConsentStore:
     async def receipts(self, subject: str) -> list[sqlite3.Row]:
         return await self.db.fetchall("SELECT * FROM erasure_receipt WHERE subject = ?", (subject,))
 
-    def add_pending_erasure(self, subject: str, room_id: RoomID, receipt: int) -> asyncio.Future[None]:
+    def add_pending_erasure(
+        self,
+        subject: str,
+        room_id: RoomID,
+        receipt: int,
+        *,
+        reason: str = "hold",
+        not_before: int | None = None,
+    ) -> asyncio.Future[None]:
         return self.db.write(
-            "INSERT OR IGNORE INTO erasure_pending (subject, room_id, receipt) VALUES (?, ?, ?)",
-            (subject, room_id, receipt),
+            "INSERT OR IGNORE INTO erasure_pending (subject, room_id, receipt, reason, not_before)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (subject, room_id, receipt, reason, not_before),
+        )
+
+    def retry_pending_erasure(self, subject: str, room_id: RoomID, not_before: int) -> asyncio.Future[None]:
+        return self.db.write(
+            "UPDATE erasure_pending SET reason = 'retry', not_before = ?, attempts = attempts + 1"
+            " WHERE subject = ? AND room_id = ?",
+            (not_before, subject, room_id),
         )
 
     async def due_erasures(self, at_ms: int) -> list[tuple[str, RoomID, int]]:
-        """Postponed erasures whose room is no longer under a legal hold."""
+        """Postponed erasures whose room is under no legal hold and whose time has come."""
         rows = await self.db.fetchall(
             "SELECT p.subject, p.room_id, p.receipt FROM erasure_pending p LEFT JOIN legal_hold h"
-            " ON h.room_id = p.room_id AND h.until_ms > ? WHERE h.room_id IS NULL",
-            (at_ms,),
+            " ON h.room_id = p.room_id AND h.until_ms > ?"
+            " WHERE h.room_id IS NULL AND (p.not_before IS NULL OR p.not_before <= ?)",
+            (at_ms, at_ms),
         )
         return [(r["subject"], RoomID(r["room_id"]), int(r["receipt"])) for r in rows]
 
+    async def pending_attempts(self, subject: str, room_id: RoomID) -> int:
+        value = await self.db.fetchval(
+            "SELECT attempts FROM erasure_pending WHERE subject = ? AND room_id = ?", (subject, room_id)
+        )
+        return int(value or 0)
+
+    def count_redacted(self, receipt: int, redacted: int) -> asyncio.Future[None]:
+        """Redactions a retry managed before the room's part is finished."""
+        return self.db.write(
+            "UPDATE erasure_receipt SET redacted = redacted + ?, failures = MAX(0, failures - ?)"
+            " WHERE seq = ?",
+            (redacted, redacted, receipt),
+        )
+
     async def finish_pending_erasure(self, subject: str, room_id: RoomID, redacted: int) -> bool:
-        """Close one postponed part; True when nothing of the person's erasure is left."""
-        await asyncio.gather(
-            self.db.write(
-                "DELETE FROM erasure_pending WHERE subject = ? AND room_id = ?", (subject, room_id)
-            ),
-            self.db.write("DELETE FROM event_meta WHERE sender = ? AND room_id = ?", (subject, room_id)),
-            self.db.write(
-                "UPDATE erasure_receipt SET redacted = redacted + ?, held_rooms = held_rooms - 1,"
-                " completed_at = ? WHERE subject = ? AND held_rooms > 0",
-                (redacted, now_ms(), subject),
-            ),
+        """Close one postponed part; True when nothing of the person's erasure is left.
+
+        A part that waited for a retry was counted as failed: what it redacts now is not."""
+        await self.db.write_atomic(
+            [
+                (
+                    "UPDATE erasure_receipt SET redacted = redacted + ?, held_rooms = held_rooms - 1,"
+                    " completed_at = ?, failures = MAX(0, failures - COALESCE((SELECT CASE reason WHEN"
+                    " 'retry' THEN ? ELSE 0 END FROM erasure_pending WHERE subject = ? AND room_id = ?),"
+                    " 0))"
+                    " WHERE subject = ? AND held_rooms > 0",
+                    (redacted, now_ms(), redacted, subject, room_id, subject),
+                ),
+                ("DELETE FROM erasure_pending WHERE subject = ? AND room_id = ?", (subject, room_id)),
+                ("DELETE FROM event_meta WHERE sender = ? AND room_id = ?", (subject, room_id)),
+            ]
         )
         left = await self.db.fetchval("SELECT COUNT(*) FROM erasure_pending WHERE subject = ?", (subject,))
         return int(left or 0) == 0
