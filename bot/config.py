@@ -161,6 +161,10 @@ class ConsentSettings(_Section):
     retention_days: int = Field(default=180, ge=1)
     # How often postponed erasures (rooms under a legal hold) are checked.
     erasure_check_minutes: float = Field(default=60, gt=0)
+    # The data export (meine-daten) also contains the client's own messages, fetched and
+    # decrypted from the homeserver at request time and never stored. Off: the export says
+    # where the messages are instead.
+    export_messages: bool = False
 
 
 class RetentionSettings(_Section):

@@ -77,6 +77,10 @@ class MatrixPort(Protocol):
 
     async def room_history(self, room_id: RoomID, max_events: int = 50_000) -> list[Recorded]: ...
 
+    async def messages_of(
+        self, room_id: RoomID, sender: UserID, max_events: int = 10_000
+    ) -> list[tuple[int, str]]: ...
+
     async def resolve_alias(self, alias: RoomAlias) -> RoomID | None: ...
 
 

@@ -51,6 +51,8 @@ class FakeMatrix:
     # The admin API that redacts as the user: None = refused; else events it fails on.
     as_user_fails: set[EventID] | None = None
     as_user_calls: list[tuple[UserID, list[RoomID]]] = field(default_factory=list)
+    # (room, sender, ts, text): what the server would return for messages_of.
+    history_texts: list[tuple[RoomID, UserID, int, str]] = field(default_factory=list)
     _counter: int = 0
 
     def _event(self) -> EventID:
@@ -126,6 +128,11 @@ class FakeMatrix:
     async def delete_media(self, mxc: str) -> bool:
         self.deleted_media.append(mxc)
         return True
+
+    async def messages_of(
+        self, room_id: RoomID, sender: UserID, max_events: int = 10_000
+    ) -> list[tuple[int, str]]:
+        return [(ts, text) for room, who, ts, text in self.history_texts if room == room_id and who == sender]
 
     def texts_to(self, room_id: RoomID) -> list[str]:
         return [s.body for s in self.sent if s.room_id == room_id and s.filename is None]

@@ -28,6 +28,10 @@ from bot.store.consent import EventMeta, Intake, now_ms
 log = logging.getLogger(__name__)
 
 
+def _instant(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).replace(microsecond=0).isoformat()
+
+
 def _date(ms: int | None) -> str | None:
     return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.UTC).date().isoformat()
 
@@ -40,7 +44,7 @@ async def collect(ctx: BotContext, subject: str) -> dict[str, Any]:
     language = await ctx.state.language(subject)
     shown = language or default
     stats = {r["room_id"]: r for r in await ctx.consent.message_stats(subject)}
-    rooms = []
+    rooms: list[dict[str, Any]] = []
     for intake in intakes:
         for room, kind, name, since in (
             (intake.room_id, "intake", ctx.catalog.text(shown, "export.room_name.intake"), intake.created_at),
@@ -56,6 +60,7 @@ async def collect(ctx: BotContext, subject: str) -> dict[str, Any]:
             row = stats.get(room)
             rooms.append(
                 {
+                    "_id": room,  # for fetching the messages below; never exported
                     "name": name,
                     "kind": kind,
                     "case": intake.intake_id,
@@ -68,6 +73,13 @@ async def collect(ctx: BotContext, subject: str) -> dict[str, Any]:
                 }
             )
     person = await ctx.person(subject)
+    messages: list[dict[str, str]] = []
+    if ctx.settings.consent.export_messages and person is not None:
+        for entry in rooms:
+            for ts, text in await ctx.matrix.messages_of(RoomID(str(entry["_id"])), person):
+                messages.append({"room": str(entry["name"]), "at": _instant(ts), "text": text})
+    for entry in rooms:
+        del entry["_id"]
     return {
         "person": person,
         "generated": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
@@ -120,6 +132,7 @@ async def collect(ctx: BotContext, subject: str) -> dict[str, Any]:
             " visible in your app. Lotse stores no message texts; counts and dates only."
         ),
         "not_stored": "Lotse stores no message texts; counts and dates only.",
+        **({"your_messages": messages} if ctx.settings.consent.export_messages else {}),
     }
 
 
@@ -194,6 +207,13 @@ def readable(ctx: BotContext, data: dict[str, Any], language: str) -> str:
         "",
         t(language, "export.where", organisation=str(data["controller"]), server=ctx.settings.server_name),
     ]
+    if "your_messages" in data:
+        lines += ["", t(language, "export.messages")]
+        for message in data["your_messages"]:
+            text = str(message["text"]).replace("\n", "\n    ")
+            lines.append(f"  [{message['at']}] {message['room']}: {text}")
+        if not data["your_messages"]:
+            lines.append("  " + t(language, "export.none"))
     return "\n".join(lines)
 
 

@@ -34,9 +34,11 @@ from nio import (
     JoinedMembersResponse,
     LoginResponse,
     MatrixRoom,
+    MegolmEvent,
     MessageDirection,
     RoomCreateResponse,
     RoomGetStateEventResponse,
+    RoomMessage,
     RoomMessagesResponse,
     RoomPutStateResponse,
     RoomRedactResponse,
@@ -695,6 +697,38 @@ class MatrixGateway:
                 break
             token = resp.end
         return [r for r in (recorded(e) for e in events) if r is not None]
+
+    async def messages_of(
+        self, room_id: RoomID, sender: UserID, max_events: int = 10_000
+    ) -> list[tuple[int, str]]:
+        """One person's messages in a room as (time, text), oldest first: for that person's own
+        data export only, read and decrypted now, never stored or logged."""
+        found: list[tuple[int, str]] = []
+        token = self.client.next_batch
+        seen = 0
+        while seen < max_events:
+            resp = await self.call(
+                "history",
+                lambda t=token: self.client.room_messages(  # type: ignore[misc]
+                    room_id, start=t, direction=MessageDirection.back, limit=500
+                ),
+            )
+            if not isinstance(resp, RoomMessagesResponse) or not resp.chunk:
+                break
+            seen += len(resp.chunk)
+            for event in resp.chunk:
+                if getattr(event, "sender", None) != sender:
+                    continue
+                if isinstance(event, MegolmEvent):
+                    found.append((int(event.server_timestamp), "[nicht entschlüsselbar / not decryptable]"))
+                elif isinstance(event, RoomMessage):
+                    body = event.source.get("content", {}).get("body")
+                    if isinstance(body, str):
+                        found.append((int(event.server_timestamp), body))
+            if not resp.end or resp.end == token:
+                break
+            token = resp.end
+        return sorted(found)
 
     async def redact(self, room_id: RoomID, event_id: EventID, reason: str) -> bool:
         resp = await self.call(

@@ -336,6 +336,30 @@ async def test_withdrawal_closes_room_and_informs_worker(org: Org) -> None:
     assert org.consent_rows()[-1][:2] == ("client", "withdrawn")
 
 
+async def test_export_with_own_messages_when_enabled(org: Org) -> None:
+    """With consent.export_messages on, the export holds the client's own messages, decrypted
+    from the homeserver at request time; the worker's are not in it."""
+    bot, client, worker = org.bot.user_id, org.client, org.worker
+    await org.bot.stop()
+    org.bot.extra["consent"] = {**org.bot.extra["consent"], "export_messages": True}
+    await org.bot.start()
+    room, consultation = await open_consultation(org)
+    await client.send(consultation, "Meine Nachricht an die Beratung")
+    await worker.send(consultation, "Antwort der Fachkraft")
+    await client.wait_for(lambda: [m for m in client.messages if m.body == "Antwort der Fachkraft"])
+    await client.send(room, "meine-daten")
+    files = await client.wait_for(
+        lambda: [m for m in client.from_user(room, bot) if m.body.endswith(".json")], what="the export"
+    )
+    data = json.loads(await client.download(files[0].source["content"]))
+    texts = [m["text"] for m in data["your_messages"]]
+    assert "Meine Nachricht an die Beratung" in texts and "Antwort der Fachkraft" not in texts
+    with org.db() as db:
+        tables = ("SELECT * FROM event_meta", "SELECT * FROM kv", "SELECT * FROM consent_log")
+        dump = "\n".join(repr(r) for sql in tables for r in db.execute(sql))
+    assert "Meine Nachricht an die Beratung" not in dump
+
+
 async def test_rights_typed_in_the_counselling_room_are_answered_in_the_1to1_chat(org: Org) -> None:
     bot, client, worker = org.bot.user_id, org.client, org.worker
     room, consultation = await open_consultation(org)

@@ -412,6 +412,28 @@ async def two_clients_with_messages(env: Env) -> tuple[Intake, Intake]:
     return mine, theirs
 
 
+async def test_export_includes_own_messages_only_when_the_organisation_enables_it(env: Env) -> None:
+    mine, _ = await two_clients_with_messages(env)
+    assert mine.consultation_room is not None
+    env.matrix.history_texts = [
+        (ROOM, CLIENT, 1_000, "Hallo"),
+        (mine.consultation_room, CLIENT, 2_000, "Meine Frage\nzweite Zeile"),
+        (mine.consultation_room, WORKER, 3_000, "Antwort der Fachkraft"),
+    ]
+    assert "your_messages" not in await rights.collect(env.ctx, mine.subject)
+    s = env.ctx.settings
+    on = s.consent.model_copy(update={"export_messages": True})
+    env.ctx.settings = s.model_copy(update={"consent": on})
+    data = await rights.collect(env.ctx, mine.subject)
+    assert [m["text"] for m in data["your_messages"]] == ["Hallo", "Meine Frage\nzweite Zeile"]
+    assert "_id" not in json.dumps(data) and "Antwort der Fachkraft" not in json.dumps(data)
+    text = rights.readable(env.ctx, data, "de")
+    assert "Einzelchat mit Lotse: Hallo" in text and "    zweite Zeile" in text
+    # Read at request time, never stored: the database has no trace of the text.
+    rows = await env.ctx.consent.db.fetchall("SELECT * FROM event_meta")
+    assert "Meine Frage" not in repr([tuple(r) for r in rows])
+
+
 async def test_collect_returns_only_the_requesters_data(env: Env) -> None:
     mine, theirs = await two_clients_with_messages(env)
     data = await rights.collect(env.ctx, mine.subject)
