@@ -51,6 +51,8 @@ class FakeMatrix:
     # The admin API that redacts as the user: None = refused; else events it fails on.
     as_user_fails: set[EventID] | None = None
     as_user_calls: list[tuple[UserID, list[RoomID]]] = field(default_factory=list)
+    # mxc → who uploaded it, as the media admin API would say (absent: remote or unknown).
+    uploaders: dict[str, UserID] = field(default_factory=dict)
     # (room, sender, ts, text): what the server would return for messages_of.
     history_texts: list[tuple[RoomID, UserID, int, str]] = field(default_factory=list)
     _counter: int = 0
@@ -128,6 +130,9 @@ class FakeMatrix:
     async def delete_media(self, mxc: str) -> bool:
         self.deleted_media.append(mxc)
         return True
+
+    async def media_uploader(self, mxc: str) -> UserID | None:
+        return self.uploaders.get(mxc)
 
     async def messages_of(
         self, room_id: RoomID, sender: UserID, max_events: int = 10_000

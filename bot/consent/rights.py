@@ -23,6 +23,7 @@ from typing import Any
 from bot.consent.runtime import consultation_retention_days
 from bot.context import BotContext
 from bot.ids import EventID, RoomID, txn_id_for
+from bot.retention.media import MediaOutcome, delete_senders_media
 from bot.store.consent import EventMeta, Intake, now_ms
 
 log = logging.getLogger(__name__)
@@ -287,10 +288,9 @@ async def _redact_all(
             refused.append(event.event_id)
         if ctx.settings.homeserver.admin_api:
             for mxc in event.media:
-                if await ctx.matrix.delete_media(mxc):
-                    media += 1
-                else:
-                    media_failed += 1
+                outcome = await delete_senders_media(ctx, room, event.sender, mxc, now_ms())
+                media += outcome is MediaOutcome.DELETED
+                media_failed += outcome is MediaOutcome.FAILED
     late = await _redact_where_refused(ctx, subject, {room: refused}, reason) if refused else []
     done += late
     refused = [e for e in refused if e not in late]

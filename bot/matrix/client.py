@@ -784,6 +784,23 @@ class MatrixGateway:
         log.warning("redacting as the user did not finish in time")
         return None
 
+    async def media_uploader(self, mxc: str) -> UserID | None:
+        """Who uploaded a media file, as the homeserver's media admin API says; None for a
+        remote or unknown file (which Lotse never deletes)."""
+        if not mxc.startswith("mxc://"):
+            return None
+        server, _, media_id = mxc[len("mxc://") :].partition("/")
+        if server != self.user_id.split(":", 1)[1] or not media_id:
+            return None
+        status, body = await self.raw(
+            "GET",
+            f"/_synapse/admin/v1/media/{quote(server)}/{quote(media_id)}",
+            what="media info",
+            ok_statuses=(200, 404),
+        )
+        user = (body.get("media_info") or {}).get("user_id") if status == 200 else None
+        return UserID(user) if isinstance(user, str) else None
+
     async def delete_media(self, mxc: str) -> bool:
         """Delete a local media file through Synapse's admin API (the bot must be an admin)."""
         if not mxc.startswith("mxc://"):

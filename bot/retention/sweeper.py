@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from bot.context import BotContext
 from bot.ids import EventID, RoomID, txn_id_for
+from bot.retention.media import MediaOutcome, delete_senders_media
 from bot.retention.policy import Policy, format_duration
 from bot.retention.resolve import Resolution, resolve
 
@@ -249,14 +250,14 @@ async def sweep_room(ctx: BotContext, p: RoomPlan, policy: Policy, result: Sweep
                 break
             gone: list[EventID] = []
             for event in batch:
-                ok = True
-                for mxc in event.media:
-                    ok = await ctx.matrix.delete_media(mxc) and ok
-                if ok:
-                    gone.append(event.event_id)
-                    media += len(event.media)
-                else:
+                outcomes = [
+                    await delete_senders_media(ctx, p.room_id, event.sender, mxc, at) for mxc in event.media
+                ]
+                if MediaOutcome.FAILED in outcomes:
                     media_failed.add(event.event_id)
+                else:  # done, or not this message's to delete: either way nothing left to do
+                    gone.append(event.event_id)
+                    media += outcomes.count(MediaOutcome.DELETED)
             if gone:
                 await ctx.retention.mark_media_deleted(gone)
         failures += len(media_failed)

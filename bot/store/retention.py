@@ -28,6 +28,7 @@ class Expired:
     ts: int
     media: tuple[str, ...]
     media_deleted: bool
+    sender: str = ""  # the store's pseudonym
 
 
 class RetentionStore:
@@ -86,11 +87,20 @@ class RetentionStore:
         not_in = f" AND event_id NOT IN ({', '.join('?' for _ in skipped)})" if skipped else ""
         open_ = "media IS NOT NULL AND media_deleted_at IS NULL" if media else "redacted_at IS NULL"
         rows = await self.db.fetchall(
-            "SELECT event_id, ts, media, media_deleted_at FROM event_meta"
+            "SELECT event_id, ts, media, media_deleted_at, sender FROM event_meta"
             f" WHERE room_id = ? AND {open_} AND ts < ?{not_in} ORDER BY ts LIMIT ?",
             (room_id, cutoff_ms, *skipped, limit),
         )
         return [_expired(r) for r in rows]
+
+    async def media_held_elsewhere(self, mxc: str, at_ms: int) -> bool:
+        """Whether a message in a room under a legal hold refers to this file."""
+        value = await self.db.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM event_meta e JOIN legal_hold h ON h.room_id = e.room_id"
+            " AND h.until_ms > ? WHERE e.media IS NOT NULL AND instr(e.media, ?) > 0)",
+            (at_ms, json.dumps(mxc)),
+        )
+        return bool(value)
 
     async def count_expired(self, room_id: RoomID, cutoff_ms: int, media_cutoff_ms: int) -> tuple[int, int]:
         row = await self.db.fetchone(
@@ -177,4 +187,5 @@ def _expired(r: sqlite3.Row) -> Expired:
         int(r["ts"]),
         tuple(json.loads(r["media"])) if r["media"] else (),
         r["media_deleted_at"] is not None,
+        r["sender"],
     )

@@ -487,6 +487,28 @@ async def test_erasure_in_a_chat_the_client_created(org: Org) -> None:
     )
 
 
+async def test_erasure_deletes_only_the_clients_own_files(org: Org) -> None:
+    """A client cannot have a colleague's file deleted by posting its URL as their own image."""
+    bot, client, worker = org.bot.user_id, org.client, org.worker
+    room, consultation = await open_consultation(org)
+    _, workers_file = await worker.send_file(consultation, b"\x89PNG worker's file")
+    _, own_file = await client.send_file(consultation, b"\x89PNG client's own file")
+    forged = await client.client.room_send(
+        consultation,
+        "m.room.message",
+        {"msgtype": "m.image", "body": "bild.png", "url": workers_file},
+        ignore_unverified_devices=True,
+    )
+    assert hasattr(forged, "event_id")
+    await client.send(room, "löschen")
+    await client.wait_for_text(room, bot, frag("de", "erase.confirm"))
+    await client.send(room, "ja")
+    await client.wait_for_text(room, bot, "Erledigt:")
+    assert await worker.media_exists(workers_file), "a colleague's file was deleted"
+    assert not await worker.media_exists(own_file)
+    await worker.wait_for(lambda: forged.event_id in worker.redactions, what="the forged message redacted")
+
+
 async def test_erasure_postponed_in_room_under_legal_hold(org: Org) -> None:
     bot, client, worker = org.bot.user_id, org.client, org.worker
     room, consultation = await open_consultation(org)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.context import BotContext
-from bot.ids import EventID, RoomAlias, RoomID
+from bot.ids import EventID, RoomAlias, RoomID, UserID
 from bot.matrix.events import Recorded
 from bot.store.consent import EventMeta
 from bot.store.db import Database
@@ -116,17 +116,25 @@ async def retention_context(
 _counter = 0
 
 
+SENDER = UserID("@sender:example.org")
+
+
 async def add_events(
-    ctx: BotContext, room: RoomID, *ages: float, media: bool = False, sender: str = "s"
+    ctx: BotContext, room: RoomID, *ages: float, media: bool = False, sender: UserID = SENDER
 ) -> list[EventID]:
-    """Events ``ages`` seconds before T; with ``media``, each carries one file of its own."""
+    """Events ``ages`` seconds before T; with ``media``, each carries one file of its own,
+    uploaded by the event's sender."""
     global _counter
     rows = []
     for age in ages:
         _counter += 1
         event = EventID(f"$e{_counter}")
         files = (f"mxc://example.org/m{_counter}",) if media else ()
-        rows.append(EventMeta(event, room, sender, T_MS - int(age * 1000), "m.room.message", files))
+        for mxc in files:
+            ctx.matrix.uploaders[mxc] = sender  # type: ignore[attr-defined]
+        rows.append(
+            EventMeta(event, room, ctx.subject(sender), T_MS - int(age * 1000), "m.room.message", files)
+        )
     await ctx.consent.record_events(rows)
     return [r.event_id for r in rows]
 

@@ -398,6 +398,7 @@ def _events(sender: str, room: RoomID, n: int, *, tag: str, media: tuple[str, ..
 async def two_clients_with_messages(env: Env) -> tuple[Intake, Intake]:
     mine = await consented(env, CLIENT, ROOM)
     theirs = await consented(env, OTHER, OTHER_ROOM)
+    env.matrix.uploaders.update({"mxc://example.org/mine": CLIENT, "mxc://example.org/theirs": OTHER})
     assert mine.consultation_room and theirs.consultation_room
     me, them, worker = env.ctx.subject(CLIENT), env.ctx.subject(OTHER), env.ctx.subject(WORKER)
     await env.ctx.consent.record_events(

@@ -15,6 +15,7 @@ from bot.matrix.events import Recorded
 from bot.retention import report, service
 from bot.retention.policy import PolicyHolder
 from bot.retention.sweeper import period_told, plan, sweep
+from bot.store.consent import EventMeta
 from bot.store.db import Database
 from tests.unit.retention_fakes import (
     ADMIN_ROOM,
@@ -91,6 +92,29 @@ async def test_only_expired_events_are_redacted(env: tuple[BotContext, Recording
     assert await open_events(db, C) == {at_limit, young}
     assert await open_events(db, L) == {protected}
     assert matrix.texts_to(ADMIN_ROOM) == []  # nothing to alert about
+
+
+async def test_only_the_senders_own_uploads_are_deleted(
+    env: tuple[BotContext, RecordingMatrix, Database],
+) -> None:
+    """A message's media URL is the sender's word: a client who posts a colleague's avatar as an
+    image does not get it deleted, nor a file still needed in a room under a legal hold."""
+    ctx, matrix, _ = env
+    [mine] = await add_events(ctx, C, 20, media=True)
+    [forged] = await add_events(ctx, C, 20, media=True)
+    avatar = mxc_of(forged)
+    matrix.uploaders[avatar] = UserID("@kollegin:example.org")  # not the sender's upload
+    [shared] = await add_events(ctx, C, 20, media=True)
+    await ctx.consent.record_events(
+        [EventMeta(EventID("$held-ref"), H, "x", T_MS - 1000, "m.room.message", (mxc_of(shared),))]
+    )
+    await ctx.consent.set_hold(H, T_MS + DAY_MS, "admin")
+    result = await sweep(ctx)
+    assert matrix.deleted_media == [mxc_of(mine)]
+    assert result.media_deleted == 1 and result.failures == 0
+    # Nothing to retry: those files were never this message's to delete.
+    await sweep(ctx)
+    assert matrix.deleted_media == [mxc_of(mine)]
 
 
 async def test_media_expire_on_their_own(env: tuple[BotContext, RecordingMatrix, Database]) -> None:
