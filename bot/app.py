@@ -193,6 +193,7 @@ class Lotse:
             gateway.device_id,
             self.data_dir / "keys" / "cross_signing.json",
             gateway.password,
+            gateway.identity_keys(),
         )
         log.info("cross-signing: %s", await signer.ensure())
 

@@ -123,6 +123,7 @@ def cmd_reset_cross_signing(args: argparse.Namespace) -> int:
                 gw.device_id,
                 s.data_dir / "keys" / "cross_signing.json",
                 gw.password,
+                gw.identity_keys(),
             )
             return await signer.ensure(reset=True)
         finally:

@@ -13,10 +13,12 @@ carrying one plain line per problem (which key, what is wrong, what is expected)
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -62,6 +64,15 @@ def _read_secret_file(path: Path | None) -> SecretStr | None:
     return SecretStr(text)
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class HomeserverSettings(_Section):
     url: str = Field(description="Client-server API base URL, e.g. https://matrix.example.org")
     # Synapse admin API use (purge, media deletion, rate-limit override) is optional.
@@ -73,6 +84,13 @@ class HomeserverSettings(_Section):
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http(s) URL (expected e.g. https://matrix.example.org)")
+        if value.startswith("http://") and not _is_loopback(urlsplit(value).hostname or ""):
+            # The bot's password, access token and every message's metadata would cross the
+            # network in clear text.
+            raise ValueError(
+                f"{value!r} is not encrypted: use https:// (plain http:// only for a homeserver "
+                "on this machine, e.g. http://127.0.0.1:8008)"
+            )
         return value
 
 

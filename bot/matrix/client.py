@@ -784,6 +784,13 @@ class MatrixGateway:
         log.warning("redacting as the user did not finish in time")
         return None
 
+    def identity_keys(self) -> dict[str, str] | None:
+        """The bot's own olm account keys (ed25519, curve25519), from its encryption store."""
+        olm = getattr(self.client, "olm", None)
+        if olm is None:
+            return None
+        return {k: str(v) for k, v in olm.account.identity_keys.items()}
+
     async def media_uploader(self, mxc: str) -> UserID | None:
         """Who uploaded a media file, as the homeserver's media admin API says; None for a
         remote or unknown file (which Lotse never deletes)."""

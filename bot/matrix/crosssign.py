@@ -78,9 +78,11 @@ def sign_json(obj: dict[str, Any], user_id: str, key: Ed25519PrivateKey) -> dict
     return signed
 
 
-def verify_json(obj: dict[str, Any], user_id: str, public_key_b64: str) -> bool:
-    """True if ``obj`` carries a valid signature by the Ed25519 key ``public_key_b64``."""
-    sig = obj.get("signatures", {}).get(user_id, {}).get(f"ed25519:{public_key_b64}")
+def verify_json(obj: dict[str, Any], user_id: str, public_key_b64: str, key_id: str | None = None) -> bool:
+    """True if ``obj`` carries a valid signature by the Ed25519 key ``public_key_b64`` (listed
+    under ``key_id``; cross-signing keys are listed under their public key, devices' own
+    signatures under ``ed25519:DEVICEID``)."""
+    sig = obj.get("signatures", {}).get(user_id, {}).get(key_id or f"ed25519:{public_key_b64}")
     if not sig:
         return False
     try:
@@ -153,12 +155,16 @@ class CrossSigner:
         device_id: str,
         keys_file: Path,
         password: str | None,
+        identity_keys: dict[str, str] | None = None,
     ) -> None:
         self.http = http
         self.user_id = user_id
         self.device_id = device_id
         self.keys_file = keys_file
         self.password = password
+        # The bot's own olm account keys: a device the server returns is signed only if it is
+        # exactly this one (a compromised server could otherwise get its own device signed).
+        self.identity_keys = identity_keys
 
     async def query(self) -> dict[str, Any]:
         status, body = await self.http.raw(
@@ -209,10 +215,35 @@ class CrossSigner:
             device = (await self.query()).get("device_keys", {}).get(self.user_id, {}).get(self.device_id)
         if device is None:
             raise CrossSigningError("the bot's device keys are not on the homeserver yet")
+        self._check_own_device(device)
         if not verify_json(device, self.user_id, public_b64(keys.self_signing)):
             await self._sign_device(keys, device)
             done.append(f"signed device {self.device_id}")
         return ", ".join(done) or "device already cross-signed"
+
+    def _check_own_device(self, device: dict[str, Any]) -> None:
+        """Refuse to vouch for device keys that are not this bot's own account's keys."""
+        if self.identity_keys is None:
+            raise CrossSigningError("the bot's own identity keys are unknown: refusing to sign a device")
+        ed = self.identity_keys.get("ed25519")
+        expected = {
+            f"ed25519:{self.device_id}": ed,
+            f"curve25519:{self.device_id}": self.identity_keys.get("curve25519"),
+        }
+        keys = device.get("keys") or {}
+        if (
+            device.get("user_id") != self.user_id
+            or device.get("device_id") != self.device_id
+            or any(keys.get(k) != v for k, v in expected.items())
+            or not isinstance(ed, str)
+            or not verify_json(device, self.user_id, ed, f"ed25519:{self.device_id}")
+        ):
+            raise CrossSigningError(
+                f"the homeserver returned keys for device {self.device_id} that are not the bot's own "
+                "(they do not match its encryption account, or are not signed by it). Refusing to "
+                "sign them: this can mean the homeserver is compromised. Check the server, then "
+                "start again; if the bot's data directory was replaced, restore it from a backup."
+            )
 
     async def _upload_keys(self, keys: CrossSigningKeys) -> None:
         master = key_object(self.user_id, "master", keys.master)

@@ -7,9 +7,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from bot import cli
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, HomeserverSettings, Settings, load_settings
 
 GOOD = """
 [homeserver]
@@ -428,3 +429,23 @@ def test_cli_check_config_good(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "#admins:example.org" in out
     assert "correct horse" not in out
     assert err == ""
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://matrix.example.org", True),
+        ("http://127.0.0.1:8008", True),
+        ("http://localhost:8008", True),
+        ("http://[::1]:8008", True),
+        ("http://matrix.example.org", False),
+        ("http://10.0.0.5:8008", False),
+        ("http://127.0.0.1.example.org", False),
+    ],
+)
+def test_plain_http_only_on_this_machine(url: str, ok: bool) -> None:
+    if ok:
+        assert HomeserverSettings(url=url).url == url
+    else:
+        with pytest.raises(ValidationError, match="use https://"):
+            HomeserverSettings(url=url)

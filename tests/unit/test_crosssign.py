@@ -54,6 +54,25 @@ def the_key(key_obj: dict[str, Any]) -> str:
     return str(pub)
 
 
+# --- the bot's own device: its olm account's keys, self-signed ------------------------------
+
+DEVICE_KEY = Ed25519PrivateKey.generate()
+CURVE = "ZGV2aWNlLWN1cnZlMjU1MTkta2V5LWZha2UtdGVzdHM"
+IDENTITY = {"ed25519": pub_of(DEVICE_KEY), "curve25519": CURVE}
+
+
+def own_device(ed_key: Ed25519PrivateKey = DEVICE_KEY) -> dict[str, Any]:
+    device: dict[str, Any] = {
+        "user_id": USER,
+        "device_id": DEVICE,
+        "algorithms": ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+        "keys": {f"ed25519:{DEVICE}": pub_of(ed_key), f"curve25519:{DEVICE}": CURVE},
+    }
+    sig = ed_key.sign(encode_canonical_json(device))
+    device["signatures"] = {USER: {f"ed25519:{DEVICE}": base64.b64encode(sig).decode().rstrip("=")}}
+    return device
+
+
 # --- the fake homeserver -------------------------------------------------------------------
 
 
@@ -69,16 +88,7 @@ class FakeHomeserver:
         self.self_signing: dict[str, Any] | None = None
         self.device: dict[str, Any] | None = None
         if with_device:
-            self.device = {
-                "user_id": USER,
-                "device_id": DEVICE,
-                "algorithms": ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
-                "keys": {
-                    f"ed25519:{DEVICE}": "ZGV2aWNlLWVkMjU1MTkta2V5LWZha2UtZm9yLXRlc3Rz",
-                    f"curve25519:{DEVICE}": "ZGV2aWNlLWN1cnZlMjU1MTkta2V5LWZha2UtdGVzdHM",
-                },
-                "signatures": {USER: {f"ed25519:{DEVICE}": "ZmFrZS1kZXZpY2Utc2VsZi1zaWduYXR1cmU"}},
-            }
+            self.device = own_device()
         self.calls: list[tuple[str, str, dict[str, Any] | None]] = []
         self.auth_seen: list[dict[str, Any]] = []
 
@@ -155,7 +165,7 @@ class FakeHomeserver:
 
 
 def signer(server: FakeHomeserver, keys_file: Path, password: str | None = None) -> CrossSigner:
-    return CrossSigner(server, USER, DEVICE, keys_file, password)
+    return CrossSigner(server, USER, DEVICE, keys_file, password, IDENTITY)
 
 
 def local_keys(path: Path) -> CrossSigningKeys:
@@ -385,3 +395,29 @@ def test_keys_file_private_even_with_leftover_tmp(tmp_path: Path) -> None:
     leftover.chmod(0o644)
     save_keys(keys_file, CrossSigningKeys.generate())
     assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
+
+
+async def test_a_device_that_is_not_the_bots_own_is_never_signed(tmp_path: Path) -> None:
+    """A compromised homeserver answers /keys/query with a device of its own under the bot's
+    device ID: properly self-signed, but not the bot's olm account. Nothing gets signed."""
+    server = FakeHomeserver()
+    server.device = own_device(Ed25519PrivateKey.generate())
+    with pytest.raises(CrossSigningError, match="not the bot's own"):
+        await signer(server, tmp_path / "cs.json").ensure()
+    assert UPLOAD_SIGS not in server.paths()
+
+
+async def test_the_bots_keys_with_a_forged_self_signature_are_never_signed(tmp_path: Path) -> None:
+    server = FakeHomeserver()
+    assert server.device is not None
+    server.device["signatures"][USER][f"ed25519:{DEVICE}"] = "Zm9yZ2VkLXNpZ25hdHVyZQ"
+    with pytest.raises(CrossSigningError, match="not the bot's own"):
+        await signer(server, tmp_path / "cs.json").ensure()
+    assert UPLOAD_SIGS not in server.paths()
+
+
+async def test_without_its_own_keys_the_bot_signs_nothing(tmp_path: Path) -> None:
+    server = FakeHomeserver()
+    with pytest.raises(CrossSigningError, match="identity keys are unknown"):
+        await CrossSigner(server, USER, DEVICE, tmp_path / "cs.json", None, None).ensure()
+    assert UPLOAD_SIGS not in server.paths()
