@@ -55,7 +55,7 @@ from bot.pseudonym import Pseudonymizer, load_or_create_key
 from bot.render import to_html
 from bot.retention import service as retention
 from bot.retention.policy import PolicyHolder
-from bot.retention.sweeper import sweep
+from bot.retention.sweeper import scheduled_sweep
 from bot.roles import RoleResolver
 from bot.scheduler import Job
 from bot.sealing import Sealer, load_or_create_seal_key
@@ -234,7 +234,7 @@ class Lotse:
                 Job(
                     "sweep",
                     s_minutes(self.settings.retention.sweep_minutes),
-                    lambda: sweep(ctx),
+                    lambda: scheduled_sweep(ctx),
                     # Soon after a start (a crash loop must not prevent sweeps), not at once.
                     first_delay=min(s_minutes(self.settings.retention.sweep_minutes), 300),
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,6 +105,9 @@ class BotContext:
     # room ID → kind for rooms the configuration names (admin, leadership, team).
     configured_rooms: dict[RoomID, str] = field(default_factory=dict)
     scheduler: Scheduler = field(default_factory=Scheduler)
+    # One retention sweep at a time, scheduled or started by an admin: never the same
+    # redaction counted twice, never two sweeps competing for the homeserver.
+    sweep_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Aliases named in policy files, resolved to room IDs at start-up and on reload.
     policy_rooms: dict[str, RoomID] = field(default_factory=dict)
     clock: Callable[[], float] = time.time

@@ -34,6 +34,22 @@ class Scheduler:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def spawn(self, name: str, work: Awaitable[object]) -> None:
+        """One-off background work (a sweep an admin started): kept referenced, errors logged,
+        cancelled with the other jobs at shutdown."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background job %s failed", name)
+
+        task = asyncio.create_task(guarded(), name=f"once:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def trigger(self, name: str) -> None:
         """Run a job now instead of waiting for its interval."""
         if name in self._wake:

@@ -174,6 +174,15 @@ def human_period(ctx: BotContext, language: str, period: dt.timedelta) -> str:
     return ctx.catalog.text(language, "period.seconds", n=str(int(period.total_seconds())))
 
 
+async def scheduled_sweep(ctx: BotContext) -> SweepResult | None:
+    """The periodic sweep; skipped while an admin's sweep runs (the next interval catches up)."""
+    if ctx.sweep_lock.locked():
+        log.info("retention sweep skipped: another sweep is running")
+        return None
+    async with ctx.sweep_lock:
+        return await sweep(ctx)
+
+
 async def sweep(ctx: BotContext, trigger: str = "schedule") -> SweepResult:
     result = SweepResult()
     if not ctx.policies.loaded:
@@ -225,12 +234,18 @@ async def sweep_room(ctx: BotContext, p: RoomPlan, policy: Policy, result: Sweep
     )
     failed: set[EventID] = set()
     redacted = media = failures = 0
-    while True:
+    held = False
+    while not held:
         batch = await ctx.retention.expired(p.room_id, cut, BATCH, failed)
         if not batch:
             break
         done: list[EventID] = []
         for event in batch:
+            # An admin may set a legal hold while the sweep runs: it binds before the next redaction.
+            if await ctx.consent.hold_until(p.room_id, now_ms(ctx)) is not None:
+                log.info("legal hold set during the sweep: %s left alone from now on", p.room_id)
+                held = True
+                break
             if await ctx.matrix.redact(p.room_id, event.event_id, reason):
                 done.append(event.event_id)
             else:
@@ -242,7 +257,7 @@ async def sweep_room(ctx: BotContext, p: RoomPlan, policy: Policy, result: Sweep
         failures += len(failed)
         result.forbidden_rooms.add(p.room_id)
         result.survivors[p.kind] += len(failed)
-    if ctx.settings.homeserver.admin_api:
+    if ctx.settings.homeserver.admin_api and not held:
         media_failed: set[EventID] = set()
         while True:
             batch = await ctx.retention.expired(p.room_id, media_cut, BATCH, media_failed, media=True)
@@ -261,7 +276,9 @@ async def sweep_room(ctx: BotContext, p: RoomPlan, policy: Policy, result: Sweep
             if gone:
                 await ctx.retention.mark_media_deleted(gone)
         failures += len(media_failed)
-    purge = ctx.settings.retention.purge_history and ctx.settings.homeserver.admin_api and redacted
+    purge = (
+        ctx.settings.retention.purge_history and ctx.settings.homeserver.admin_api and redacted and not held
+    )
     if purge and await ctx.matrix.purge_history(p.room_id, cut):
         result.purges += 1
     result.redacted += redacted

@@ -49,6 +49,20 @@ class Setup:
     async def admin_says(self, text: str, timeout: float = 60) -> str:
         return await say(self.admin, self.admin_room, self.bot.user_id, text, timeout)
 
+    async def admin_sweeps(self, timeout: float = 120) -> str:
+        """!löschlauf is answered at once; the report follows, also as a reply, when it is done."""
+        event = await self.admin.send(self.admin_room, "!löschlauf")
+        replies = await self.admin.wait_for(
+            lambda: [
+                m
+                for m in self.admin.from_user(self.admin_room, self.bot.user_id)
+                if m.in_reply_to == event and re.match(r"Löschlauf \d+ fertig", m.body)
+            ],
+            timeout,
+            "the sweep's report",
+        )
+        return str(replies[0].body)
+
     def db(self) -> sqlite3.Connection:
         return sqlite3.connect(self.bot.data_dir / "lotse.db")
 
@@ -110,7 +124,7 @@ async def test_sweep_redacts_expired_messages_and_media_and_proves_it(setup: Set
     await worker.sync(timeout_ms=1000)
     assert not worker.redactions, "the dry run deleted something"
 
-    done = await s.admin_says("!löschlauf")
+    done = await s.admin_sweeps()
     assert re.search(
         r"Löschlauf \d+ fertig: \d+ Nachrichten gelöscht, [1-9]\d* Dateien entfernt, 0 Fehler", done
     )
@@ -163,7 +177,7 @@ async def test_broken_policy_file_is_refused_and_old_rules_stay(setup: Setup) ->
     assert check.returncode == 2 and "test.toml: line 6" in check.stderr, check
     # The last good rules are still enforced.
     await asyncio.sleep(LIFETIME_S + 1)
-    await s.admin_says("!löschlauf")
+    await s.admin_sweeps()
     await worker.wait_for(
         lambda: all(e in worker.redactions for e in old), what="redaction under the old rules"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from bot.commands.registry import COMMANDS
 from bot.context import BotContext
 from bot.ids import RoomID, UserID
 from bot.retention.resolve import resolve
-from bot.retention.sweeper import room_refs
+from bot.retention.sweeper import room_refs, scheduled_sweep
 from bot.store.db import Database
 from tests.support import make_context
 from tests.unit.retention_fakes import (
@@ -50,6 +51,17 @@ async def say(
     reply = await handle_message(ctx, COMMANDS, sender=sender, room_id=room, room_kind=kind, body=body)
     assert reply is not None
     return reply.text
+
+
+async def sweep_by_command(ctx: BotContext) -> str:
+    """!löschlauf: answered at once, the sweep in the background; returns the report when done."""
+    assert await say(ctx, "!löschlauf") == de(ctx, "sweep.started")
+    for _ in range(500):
+        if not ctx.sweep_lock.locked():
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    return ctx.matrix.texts_to(ADMIN_ROOM)[-1]  # type: ignore[attr-defined,no-any-return]
 
 
 async def resolution_of(ctx: BotContext, room: RoomID) -> tuple[str | None, str]:
@@ -236,7 +248,7 @@ async def test_dry_run_command(env: tuple[BotContext, RecordingMatrix, Database]
 async def test_sweep_command_is_audited(env: tuple[BotContext, RecordingMatrix, Database]) -> None:
     ctx, matrix, _ = env
     await add_events(ctx, C, 20, media=True)
-    text = await say(ctx, "!löschlauf")
+    text = await sweep_by_command(ctx)
     [entry] = await ctx.retention.audit_entries()
     run = json.loads(entry["after"])["run"]
     assert text == de(ctx, "sweep.done", run=str(run), redacted="1", media="1", failures="0")
@@ -244,10 +256,21 @@ async def test_sweep_command_is_audited(env: tuple[BotContext, RecordingMatrix, 
     assert len(matrix.redacted) == 1
 
 
+async def test_one_sweep_at_a_time(env: tuple[BotContext, RecordingMatrix, Database]) -> None:
+    ctx, matrix, _ = env
+    await add_events(ctx, C, 20)
+    async with ctx.sweep_lock:  # a sweep is running (scheduled or started by someone else)
+        assert await say(ctx, "!löschlauf") == de(ctx, "sweep.running")
+        assert await scheduled_sweep(ctx) is None
+    assert matrix.redacted == []
+    await sweep_by_command(ctx)
+    assert len(matrix.redacted) == 1
+
+
 async def test_report_command(env: tuple[BotContext, RecordingMatrix, Database]) -> None:
     ctx, _, _ = env
     await add_events(ctx, C, 20)
-    await say(ctx, "!löschlauf")
+    await sweep_by_command(ctx)
     text = await say(ctx, "!löschbericht 7")
     assert text.splitlines()[0] == de(ctx, "report.title", days="7", runs="1")
     assert de(ctx, "report.removed", redacted="1", media="0", failures="0") in text

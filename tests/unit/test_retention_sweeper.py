@@ -117,6 +117,25 @@ async def test_only_the_senders_own_uploads_are_deleted(
     assert matrix.deleted_media == [mxc_of(mine)]
 
 
+async def test_a_hold_set_during_a_sweep_binds_before_the_next_redaction(
+    env: tuple[BotContext, RecordingMatrix, Database],
+) -> None:
+    ctx, matrix, db = env
+    events = await add_events(ctx, C, 20, 21, 22, 23, media=True)
+    original = matrix.redact
+
+    async def redact_then_hold(room: RoomID, event: EventID, reason: str) -> bool:
+        ok = await original(room, event, reason)
+        await ctx.consent.set_hold(C, T_MS + DAY_MS, "admin")  # the admin acts meanwhile
+        return ok
+
+    matrix.redact = redact_then_hold  # type: ignore[method-assign]
+    result = await sweep(ctx)
+    assert result.redacted == 1 and len(matrix.redacted) == 1
+    assert matrix.deleted_media == []  # its files are held too
+    assert len(await open_events(db, C)) == len(events) - 1
+
+
 async def test_media_expire_on_their_own(env: tuple[BotContext, RecordingMatrix, Database]) -> None:
     ctx, matrix, db = env
     [old] = await add_events(ctx, C, 20, media=True)  # message and file expired

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.commands.types import CommandError, Reply, Request
 from bot.context import BotContext
-from bot.ids import RoomID, parse_room_id
+from bot.ids import RoomID, parse_room_id, txn_id_for
 from bot.retention import report as retention_report
 from bot.retention import service
 from bot.retention.policy import Policy, format_duration
@@ -145,19 +145,33 @@ async def dry_run(ctx: BotContext, req: Request) -> Reply:
 
 
 async def sweep_now(ctx: BotContext, req: Request) -> Reply:
+    """Starts a sweep in the background (the bot keeps answering meanwhile) and reports when
+    it is done; one sweep at a time."""
+    if ctx.sweep_lock.locked():
+        return Reply(ctx.catalog.text(req.language, "sweep.running"))
+    await ctx.sweep_lock.acquire()
+    ctx.scheduler.spawn("sweep", _sweep_and_report(ctx, req))
+    return Reply(ctx.catalog.text(req.language, "sweep.started"))
+
+
+async def _sweep_and_report(ctx: BotContext, req: Request) -> None:
     from bot.retention.sweeper import sweep
 
-    result = await sweep(ctx, "command")
+    try:
+        result = await sweep(ctx, "command")
+    finally:
+        ctx.sweep_lock.release()
     await ctx.retention.audit(ctx.subject(req.sender), "sweep", None, None, {"run": result.run})
-    return Reply(
-        ctx.catalog.text(
-            req.language,
-            "sweep.done",
-            run=str(result.run),
-            redacted=str(result.redacted),
-            media=str(result.media_deleted),
-            failures=str(result.failures),
-        )
+    text = ctx.catalog.text(
+        req.language,
+        "sweep.done",
+        run=str(result.run),
+        redacted=str(result.redacted),
+        media=str(result.media_deleted),
+        failures=str(result.failures),
+    )
+    await ctx.matrix.send_text(
+        req.room_id, text, txn_id_for(req.event_id, "sweep-done"), reply_to=req.event_id
     )
 
 
