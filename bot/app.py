@@ -425,6 +425,15 @@ class Lotse:
         if decision.room_kind == "intake":
             if await ctx.consent.intake_by_room(invite.room_id) is None:
                 await gateway.wait_for_room(invite.room_id)
+                problem = await gateway.private_pair_problem(invite.room_id, invite.inviter)
+                if problem is not None:
+                    # Counselling starts only where nobody else can read along: say why, leave.
+                    log.info("left a would-be intake room: %s", problem)
+                    text = ctx.catalog.text(lang, problem)
+                    await gateway.send_text(invite.room_id, text, txn_id_for(invite.room_id, "not-private"))
+                    await gateway.leave(invite.room_id, text)
+                    await ctx.state.forget_room(invite.room_id)
+                    return
                 await runtime.start_intake(
                     ctx, invite.room_id, invite.inviter, worker=None, notify_room=None, client_present=True
                 )

@@ -51,6 +51,7 @@ class FakeMatrix:
     # The admin API that redacts as the user: None = refused; else events it fails on.
     as_user_fails: set[EventID] | None = None
     as_user_calls: list[tuple[UserID, list[RoomID]]] = field(default_factory=list)
+    unencrypted: set[RoomID] = field(default_factory=set)
     # mxc → who uploaded it, as the media admin API would say (absent: remote or unknown).
     uploaders: dict[str, UserID] = field(default_factory=dict)
     # (room, sender, ts, text): what the server would return for messages_of.
@@ -130,6 +131,9 @@ class FakeMatrix:
     async def delete_media(self, mxc: str) -> bool:
         self.deleted_media.append(mxc)
         return True
+
+    def is_encrypted(self, room_id: RoomID) -> bool:
+        return room_id not in self.unencrypted
 
     async def media_uploader(self, mxc: str) -> UserID | None:
         return self.uploaders.get(mxc)

@@ -221,6 +221,12 @@ def readable(ctx: BotContext, data: dict[str, Any], language: str) -> str:
 async def send_export(ctx: BotContext, intake: Intake, cause: str) -> None:
     requested = now_ms()
     language = await ctx.state.language(intake.subject) or ctx.catalog.default_language
+    if not ctx.matrix.is_encrypted(intake.room_id):
+        # Everything about a person, readable by the homeserver: never.
+        await ctx.matrix.send_text(
+            intake.room_id, ctx.catalog.text(language, "export.not_encrypted"), txn_id_for(cause, "refused")
+        )
+        return
     data = await collect(ctx, intake.subject)
     stamp = dt.date.today().isoformat()
     await ctx.matrix.send_text(

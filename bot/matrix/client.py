@@ -38,6 +38,7 @@ from nio import (
     MessageDirection,
     RoomCreateResponse,
     RoomGetStateEventResponse,
+    RoomGetStateResponse,
     RoomMessage,
     RoomMessagesResponse,
     RoomPutStateResponse,
@@ -497,6 +498,30 @@ class MatrixGateway:
                 return await self._learn_room(room_id)
             await asyncio.sleep(0.05)
         return True
+
+    async def private_pair_problem(self, room_id: RoomID, client: UserID) -> str | None:
+        """Why a room is not a private 1:1 between ``client`` and the bot (a catalog key), or
+        None if it is: encrypted, invite-only, nobody else joined or invited. Read from the
+        server's room state, not from what the invitation claimed (``is_direct``)."""
+        resp = await self.call("room state", lambda: self.client.room_get_state(room_id))
+        if not isinstance(resp, RoomGetStateResponse):
+            return "intake.not_private.unknown"
+        events = {(e.get("type"), e.get("state_key")): e.get("content") or {} for e in resp.events}
+        if ("m.room.encryption", "") not in events:
+            return "intake.not_private.unencrypted"
+        if events.get(("m.room.join_rules", ""), {}).get("join_rule") != "invite":
+            return "intake.not_private.open"
+        members = {
+            key
+            for (kind, key), content in events.items()
+            if kind == "m.room.member" and content.get("membership") in ("join", "invite")
+        }
+        if members != {client, self.user_id}:
+            return "intake.not_private.others"
+        return None
+
+    def is_encrypted(self, room_id: RoomID) -> bool:
+        return room_id in self.client.encrypted_rooms
 
     async def _learn_room(self, room_id: RoomID) -> bool:
         encrypted = room_id in self.client.encrypted_rooms

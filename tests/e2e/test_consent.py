@@ -136,6 +136,23 @@ async def test_self_started_intake_consent_claim_and_room(org: Org) -> None:
     assert all("Ich " not in m.body for m in client.from_user(room, bot) if "1. Deutsch" not in m.body)
 
 
+async def test_an_intake_starts_only_in_a_private_encrypted_1to1(org: Org, persona: PersonaFactory) -> None:
+    """``is_direct`` is the inviter's word: the bot checks the room itself, says why, and leaves."""
+    bot, client, worker = org.bot.user_id, org.client, org.worker
+    plain = await client.create_room(invite=[bot], direct=True, encrypted=False)
+    said = await client.wait_for_text(plain, bot, "nicht verschlüsselt")
+    assert not said.encrypted
+    await client.wait_for_member(plain, bot, "leave")
+    other = await persona("client")
+    crowded = await client.create_room(invite=[bot, other.user_id], direct=True)
+    await client.wait_for_text(crowded, bot, "noch andere Personen")
+    await client.wait_for_member(crowded, bot, "leave")
+    await worker.sync()
+    assert not [m for m in worker.from_user(org.team, bot) if "Neue Anfrage" in m.body]
+    with org.db() as db:
+        assert db.execute("SELECT COUNT(*) FROM intake").fetchone() == (0,)
+
+
 async def test_declining_keeps_nothing_and_tells_the_worker_only_that(org: Org) -> None:
     bot, client = org.bot.user_id, org.client
     room = await self_intake(org, "1")

@@ -686,3 +686,11 @@ async def test_after_erasure_with_hold_next_message_is_not_a_cancellation(env: E
     after = await env.ctx.consent.intake_by_room(ROOM)
     assert after is None or after.state != "active"
     assert len(await env.ctx.consent.receipts(intake.subject)) == 1  # no second erasure
+
+
+async def test_export_is_never_sent_into_an_unencrypted_room(env: Env) -> None:
+    mine, _ = await two_clients_with_messages(env)
+    env.matrix.unencrypted = {ROOM}
+    await rights.send_export(env.ctx, mine, "$x9")
+    assert not [s for s in env.matrix.sent if s.filename is not None]
+    assert env.last_to(ROOM) == de("export.not_encrypted")
