@@ -37,6 +37,7 @@ from bot.context import BotContext, MatrixPort
 from bot.i18n import Catalog
 from bot.ids import EventID, RoomAlias, RoomID, UserID, parse_room_id, txn_id_for
 from bot.invites import decide_invite
+from bot.keyfiles import private_dir
 from bot.matrix.client import FIRST_SYNC_FILTER, MatrixGateway
 from bot.matrix.crosssign import CrossSigner
 from bot.matrix.events import (
@@ -145,7 +146,7 @@ class Lotse:
 
     async def _open(self) -> tuple[BotContext, MatrixGateway, Database]:
         s = self.settings
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         self.data_dir.chmod(0o700)
         db = await Database.open(self.data_dir / "lotse.db")
         await db.migrate()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.context import BotContext
 from bot.pseudonym import Pseudonymizer, load_or_create_key
 from bot.retention.service import SNAPSHOT
@@ -13,9 +13,21 @@ from bot.roles import RoleResolver
 from bot.store.db import Database
 
 
-async def offline_context(settings: Settings) -> tuple[BotContext, Database]:
-    """A context on the database alone, for reports: any homeserver call is refused."""
+async def offline_context(settings: Settings, *, create: bool = False) -> tuple[BotContext, Database]:
+    """A context on the database alone, for reports: any homeserver call is refused.
+
+    Without ``create`` a data directory without Lotse's database is refused: a report on a
+    mistyped path must not quietly start a new store with new keys.
+    """
     from bot.app import build_context
+
+    if not create and not (settings.data_dir / "lotse.db").is_file():
+        raise ConfigError(
+            [
+                f"data_dir: {settings.data_dir} holds no Lotse database (lotse.db). Check data_dir "
+                "in the configuration (or LOTSE_DATA_DIR); the bot creates it on its first start."
+            ]
+        )
 
     class Offline:
         online = False

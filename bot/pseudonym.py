@@ -8,11 +8,12 @@ hash would allow.
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, hmac
+
+from bot.keyfiles import write_private
 
 KEY_BYTES = 32
 
@@ -25,11 +26,8 @@ def load_or_create_key(path: Path) -> bytes:
         if len(key) < KEY_BYTES:
             raise ValueError(f"pseudonym key in {path} is shorter than {KEY_BYTES} bytes")
         return key
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_bytes(KEY_BYTES)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(base64.b64encode(key) + b"\n")
+    write_private(path, base64.b64encode(key) + b"\n", exclusive=True)
     return key
 
 

@@ -8,11 +8,12 @@ the data directory, never next to the database in a backup by accident: a copy o
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from bot.keyfiles import write_private
 
 _NONCE = 12
 
@@ -23,11 +24,8 @@ def load_or_create_seal_key(path: Path) -> bytes:
         if len(key) != 32:
             raise ValueError(f"seal key {path} must be 32 bytes")
         return key
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = AESGCM.generate_key(bit_length=256)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
+    write_private(path, key, exclusive=True)
     return key
 
 

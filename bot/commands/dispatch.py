@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import unicodedata
 from dataclasses import dataclass
 
 from bot.commands.registry import CommandTable
@@ -49,6 +50,13 @@ def parse(body: str, *, direct: bool) -> Parsed | None:
 
 # What a client may ask for wherever they are; outside the 1:1 chat it is answered there.
 CLIENT_RIGHTS = frozenset({"withdraw", "my_data", "delete", "help"})
+
+
+def echo(word: str, limit: int = 24) -> str:
+    """A typed word, safe to repeat back: without bidi overrides, zero-width or control
+    characters (which could make the bot's answer read differently), and short."""
+    clean = "".join(ch for ch in word if unicodedata.category(ch) not in ("Cf", "Cc", "Co", "Cs"))
+    return clean[:limit] + ("…" if len(clean) > limit else "")
 
 
 def client_rights_command(table: CommandTable, body: str) -> bool:
@@ -126,7 +134,7 @@ async def _dispatch(
         if not parsed.explicit:
             # Plain talk in the 1:1 chat: no command meant, so no "unknown command" either.
             return Reply(ctx.catalog.text(lang, "dispatch.not_understood"))
-        return Reply(ctx.catalog.text(lang, "dispatch.unknown", word=parsed.word[:40]))
+        return Reply(ctx.catalog.text(lang, "dispatch.unknown", word=echo(parsed.word)))
     cmd, word_lang = found
     # Someone who typed "help" gets English until they choose a language.
     lang = stored_lang or (word_lang if ctx.catalog.has_language(word_lang) else lang)

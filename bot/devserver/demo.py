@@ -176,7 +176,7 @@ async def _seed(settings: Any, team_room: str, client: str) -> TourState:
     from bot.ids import RoomID, UserID
     from bot.offline import offline_context
 
-    ctx, db = await offline_context(settings)
+    ctx, db = await offline_context(settings, create=True)
     try:
         result = await seed_demo_activity(ctx, RoomID(team_room))
         next_case = await db.fetchval("SELECT COALESCE(MAX(intake_id), 0) + 1 FROM intake")

@@ -18,7 +18,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from nio import (
 
 from bot.config import Settings
 from bot.ids import EventID, RoomAlias, RoomID, UserID, txn_id_for
+from bot.keyfiles import write_private
 from bot.matrix.events import MESSAGE_TYPES, Recorded, recorded
 from bot.matrix.retry import RetryPolicy, is_retryable_status
 
@@ -115,12 +115,7 @@ class Session:
 
 
 def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.unlink(missing_ok=True)  # a leftover could carry looser permissions
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    tmp.replace(path)
+    write_private(path, text.encode("utf-8"))
 
 
 def _load_or_create_secret(path: Path) -> str:

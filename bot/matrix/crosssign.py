@@ -24,7 +24,6 @@ import base64
 import copy
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +32,8 @@ from canonicaljson import encode_canonical_json
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from bot.keyfiles import write_private
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +139,7 @@ def load_keys(path: Path) -> CrossSigningKeys | None:
 
 
 def save_keys(path: Path, keys: CrossSigningKeys) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)  # a leftover could carry looser permissions
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(keys.to_json())
-    tmp.replace(path)
+    write_private(path, keys.to_json().encode("utf-8"))
 
 
 class CrossSigner:

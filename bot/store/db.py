@@ -25,6 +25,8 @@ from typing import Any
 
 import aiosqlite
 
+from bot.keyfiles import private_dir
+
 log = logging.getLogger(__name__)
 
 Params = Sequence[Any]
@@ -86,7 +88,7 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path) -> Database:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = sqlite3.Row
         for pragma in (

@@ -70,3 +70,17 @@ def test_migrate_command_creates_schema(tmp_path: Path) -> None:
         assert db.execute("PRAGMA user_version").fetchone()[0] == latest
     again = _lotse("-c", str(cfg), "migrate", cwd=tmp_path)
     assert "up to date" in again.stdout
+
+
+def test_report_on_a_wrong_data_directory_is_refused_and_creates_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "typo-data"
+    cfg = tmp_path / "lotse.toml"
+    cfg.write_text(
+        f'data_dir = "{empty}"\n[homeserver]\nurl = "https://matrix.example.org"\n'
+        '[bot]\nuser_id = "@lotse:example.org"\npassword = "x"\n'
+    )
+    for args in (("report",), ("retention", "report")):
+        result = _lotse("-c", str(cfg), *args, cwd=tmp_path)
+        assert result.returncode == 2, result
+        assert "holds no Lotse database" in result.stderr and "Traceback" not in result.stderr
+    assert not empty.exists(), "a report must not create a new store with new keys"

@@ -410,7 +410,7 @@ async def test_unknown_command(ctx: BotContext) -> None:
 
 async def test_unknown_command_word_is_truncated(ctx: BotContext) -> None:
     out = await text_of(ctx, "!" + "x" * 100, kind="group")
-    assert out == de("dispatch.unknown", word="x" * 40)
+    assert out == de("dispatch.unknown", word="x" * 24 + "…")
 
 
 async def test_plain_text_in_direct_room_not_understood(ctx: BotContext) -> None:
