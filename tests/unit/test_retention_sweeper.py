@@ -3,6 +3,7 @@ and a clock the test sets."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -579,7 +580,7 @@ async def test_rooms_listed_by_alias_are_swept_by_that_policy(tmp_path: Path) ->
         matrix.aliases = {"#akut:example.org": L}
         assert await service.reload(ctx) is None
         assert ctx.policy_rooms == {"#akut:example.org": L}
-        await ctx.state.set_room_kind(L, "leadership")
+        await ctx.state.set_room_kind(L, "group")  # a kind without a documentation duty
         [event] = await add_events(ctx, L, 6)
         [p] = await plan(ctx)
         assert (p.resolution.policy and p.resolution.policy.name, p.resolution.reason) == ("alias", "listed")
@@ -604,3 +605,20 @@ async def test_backfill_records_earlier_history_once(tmp_path: Path) -> None:
         assert matrix.redacted == [(C, EventID("$old"))]
     finally:
         await db.close()
+
+
+
+async def test_a_documentation_duty_of_any_applying_policy_binds(
+    env: tuple[BotContext, RecordingMatrix, Database],
+) -> None:
+    """Assigned a short policy, a leadership room still keeps what its kind's min_age protects."""
+    ctx, matrix, db = env
+    await ctx.retention.assign(L, "kurz", "admin")  # 10s, but leadership rooms: min_age 60s
+    [protected] = await add_events(ctx, L, 30)
+    [expired] = await add_events(ctx, L, 61)
+    [p] = [p for p in await plan(ctx) if p.room_id == L]
+    assert p.resolution.policy is not None and p.resolution.policy.name == "kurz"
+    assert p.resolution.policy.min_age == dt.timedelta(seconds=60)
+    await sweep(ctx)
+    assert (L, expired) in matrix.redacted and (L, protected) not in matrix.redacted
+    assert protected in await open_events(db, L)
