@@ -192,6 +192,9 @@ class RetentionSettings(_Section):
     notices: bool = True
     # Also ask Synapse to purge history up to the cutoff (admin API; deletes server-side).
     purge_history: bool = False
+    # A sweep stops (and tells the admin room) when this machine's clock is ahead of the
+    # homeserver's by more than this: a clock that jumped must not delete anything early.
+    max_clock_ahead_minutes: float = Field(default=10, gt=0)
 
 
 class StatsSettings(_Section):

@@ -52,6 +52,7 @@ class FakeMatrix:
     as_user_fails: set[EventID] | None = None
     as_user_calls: list[tuple[UserID, list[RoomID]]] = field(default_factory=list)
     unencrypted: set[RoomID] = field(default_factory=set)
+    server_time: int | None = None  # the homeserver's clock; None: unknown (no check)
     # mxc → who uploaded it, as the media admin API would say (absent: remote or unknown).
     uploaders: dict[str, UserID] = field(default_factory=dict)
     # (room, sender, ts, text): what the server would return for messages_of.
@@ -131,6 +132,9 @@ class FakeMatrix:
     async def delete_media(self, mxc: str) -> bool:
         self.deleted_media.append(mxc)
         return True
+
+    async def server_time_ms(self) -> int | None:
+        return self.server_time
 
     def is_encrypted(self, room_id: RoomID) -> bool:
         return room_id not in self.unencrypted

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import hashlib
 import io
 import json
@@ -514,6 +515,21 @@ class MatrixGateway:
         if members != {client, self.user_id}:
             return "intake.not_private.others"
         return None
+
+    async def server_time_ms(self) -> int | None:
+        """The homeserver's clock (its HTTP Date header), to compare the local clock with."""
+        try:
+            resp = await self.client.send("GET", "/_matrix/client/versions")
+            date = resp.headers.get("Date")
+            resp.release()
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return None
+        if not date:
+            return None
+        try:
+            return int(email.utils.parsedate_to_datetime(date).timestamp() * 1000)
+        except (TypeError, ValueError):
+            return None
 
     def is_encrypted(self, room_id: RoomID) -> bool:
         return room_id in self.client.encrypted_rooms

@@ -183,10 +183,34 @@ async def scheduled_sweep(ctx: BotContext) -> SweepResult | None:
         return await sweep(ctx)
 
 
+async def clock_ahead_ms(ctx: BotContext) -> int:
+    """How far this machine's clock is ahead of the homeserver's (0 if not, or unknown)."""
+    server = await ctx.matrix.server_time_ms()
+    if server is None:
+        return 0
+    return max(0, now_ms(ctx) - server)
+
+
 async def sweep(ctx: BotContext, trigger: str = "schedule") -> SweepResult:
     result = SweepResult()
     if not ctx.policies.loaded:
         log.warning("no valid retention policies loaded; nothing is deleted")
+        return result
+    ahead = await clock_ahead_ms(ctx)
+    if ahead > ctx.settings.retention.max_clock_ahead_minutes * 60_000:
+        # Deleting by a clock that jumped forward would delete early: nothing today.
+        log.error(
+            "retention sweep stopped: the local clock is %d minutes ahead of the homeserver's",
+            ahead // 60_000,
+        )
+        admin_room = ctx.admin_room()
+        if admin_room is not None:
+            text = ctx.catalog.text(
+                ctx.catalog.default_language, "retention.clock_ahead", minutes=str(ahead // 60_000)
+            )
+            await ctx.matrix.send_text(
+                admin_room, text, txn_id_for("clock-ahead", str(now_ms(ctx) // 3_600_000))
+            )
         return result
     result.run = await ctx.retention.start_run(trigger)
     flags = {r.room_id: r for r in await ctx.retention.rooms()}

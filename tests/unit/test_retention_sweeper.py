@@ -607,7 +607,6 @@ async def test_backfill_records_earlier_history_once(tmp_path: Path) -> None:
         await db.close()
 
 
-
 async def test_a_documentation_duty_of_any_applying_policy_binds(
     env: tuple[BotContext, RecordingMatrix, Database],
 ) -> None:
@@ -622,3 +621,18 @@ async def test_a_documentation_duty_of_any_applying_policy_binds(
     await sweep(ctx)
     assert (L, expired) in matrix.redacted and (L, protected) not in matrix.redacted
     assert protected in await open_events(db, L)
+
+
+async def test_a_clock_that_jumped_ahead_deletes_nothing(
+    env: tuple[BotContext, RecordingMatrix, Database],
+) -> None:
+    ctx, matrix, db = env
+    events = await add_events(ctx, C, 20, 30)
+    matrix.server_time = T_MS - 3 * 3_600_000  # our clock is three hours ahead of the server's
+    result = await sweep(ctx)
+    assert result.run is None and matrix.redacted == []
+    assert await open_events(db, C) == set(events)
+    assert [t for t in matrix.texts_to(ADMIN_ROOM) if "180 Minuten vor" in t]
+    matrix.server_time = T_MS - 60_000  # a minute is ordinary drift
+    await sweep(ctx)
+    assert len(matrix.redacted) == 2
