@@ -195,6 +195,9 @@ class RetentionSettings(_Section):
     # A sweep stops (and tells the admin room) when this machine's clock is ahead of the
     # homeserver's by more than this: a clock that jumped must not delete anything early.
     max_clock_ahead_minutes: float = Field(default=10, gt=0)
+    # How long a redacted message's metadata (time, room, pseudonym: no content) is kept as
+    # evidence that it was deleted; then it is deleted too.
+    evidence_days: int = Field(default=90, ge=1)
 
 
 class StatsSettings(_Section):

@@ -365,6 +365,7 @@ async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
         subject, keep_rooms=list(waiting), chats=[i.room_id for i in intakes if i.room_id not in waiting]
     )
     await ctx.stats.add_rights_request("erasure", subject, requested)
+    await ctx.consent.unlink_receipts(subject)
     t = ctx.catalog.text
     parts = [t(language, "erase.done", redacted=str(redacted), media=str(media_deleted))]
     if held_until is not None:
@@ -453,6 +454,7 @@ async def resume_postponed_erasures(ctx: BotContext) -> int:
         finished = await ctx.consent.finish_pending_erasure(subject, room, len(redacted))
         if finished:
             await ctx.consent.erase_subject(subject, keep_rooms=[])
+            await ctx.consent.unlink_receipts(subject)
         admin_room = ctx.admin_room()
         if admin_room is not None:
             text = ctx.catalog.text(

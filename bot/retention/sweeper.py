@@ -237,6 +237,12 @@ async def sweep(ctx: BotContext, trigger: str = "schedule") -> SweepResult:
     )
     await alert_if_needed(ctx, result)
     await alert_state_refused(ctx, result)
+    # Metadata must not outlive its purpose: after the evidence period, a redacted message's
+    # row goes too.
+    evidence_ms = ctx.settings.retention.evidence_days * 86_400_000
+    forgotten = await ctx.retention.forget_redacted_before(now_ms(ctx) - evidence_ms)
+    if forgotten:
+        log.info("retention sweep %d: metadata of %d long-redacted messages deleted", result.run, forgotten)
     log.info(
         "retention sweep %d: %d redacted, %d media deleted, %d failures",
         result.run,

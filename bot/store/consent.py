@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -431,6 +432,20 @@ class ConsentStore:
             for room in chats
         ]
         await self.db.write_atomic(statements)
+
+    async def unlink_receipts(self, subject: str) -> None:
+        """Once an erasure is complete, its receipt and request rows keep a random tag instead
+        of the pseudonym: the pseudonym can be recomputed from the user ID (with the key), a
+        random tag cannot, so nothing links the receipt back to the person."""
+        if await self.db.fetchval("SELECT COUNT(*) FROM erasure_pending WHERE subject = ?", (subject,)):
+            return  # still waiting somewhere: the pending parts need the pseudonym
+        tag = "erased-" + secrets.token_urlsafe(16)
+        await self.db.write_atomic(
+            [
+                ("UPDATE erasure_receipt SET subject = ? WHERE subject = ?", (tag, subject)),
+                ("UPDATE rights_request SET subject = ? WHERE subject = ?", (tag, subject)),
+            ]
+        )
 
     async def erased_chat(self, room_id: RoomID) -> str | None:
         """'erased' or 'asked' for a 1:1 chat whose person had everything erased, else None."""

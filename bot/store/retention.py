@@ -93,6 +93,18 @@ class RetentionStore:
         )
         return [_expired(r) for r in rows]
 
+    async def forget_redacted_before(self, cutoff_ms: int) -> int:
+        """Delete the metadata of messages redacted before the cutoff (their evidence period is
+        over), unless media of theirs is still to be deleted. Returns how many rows went."""
+        where = (
+            " WHERE redacted_at IS NOT NULL AND redacted_at < ?"
+            " AND (media IS NULL OR media_deleted_at IS NOT NULL)"
+        )
+        n = int(await self.db.fetchval("SELECT COUNT(*) FROM event_meta" + where, (cutoff_ms,)) or 0)
+        if n:
+            await self.db.write("DELETE FROM event_meta" + where, (cutoff_ms,))
+        return n
+
     async def media_held_elsewhere(self, mxc: str, at_ms: int) -> bool:
         """Whether a message in a room under a legal hold refers to this file."""
         value = await self.db.fetchval(

@@ -636,3 +636,16 @@ async def test_a_clock_that_jumped_ahead_deletes_nothing(
     matrix.server_time = T_MS - 60_000  # a minute is ordinary drift
     await sweep(ctx)
     assert len(matrix.redacted) == 2
+
+
+async def test_metadata_of_redacted_messages_goes_after_the_evidence_period(
+    env: tuple[BotContext, RecordingMatrix, Database],
+) -> None:
+    ctx, _, db = env
+    old, recent = await add_events(ctx, C, 20, 21)
+    await ctx.consent.mark_redacted([old, recent])
+    evidence = ctx.settings.retention.evidence_days * DAY_MS
+    await db.write("UPDATE event_meta SET redacted_at = ? WHERE event_id = ?", (T_MS - evidence - 1, old))
+    await sweep(ctx)
+    rows = {r[0] for r in await db.fetchall("SELECT event_id FROM event_meta WHERE room_id = ?", (C,))}
+    assert old not in rows and recent in rows
