@@ -172,7 +172,7 @@ class Lotse:
             admins=[UserID(u) for u in s.roles.admins],
             worker_rooms=worker_rooms,
             admin_rooms=admin_rooms,
-            members=gateway.joined_members,
+            members=gateway.roster_members,
         )
         ctx = build_context(s, db, gateway, roles, configured, pseudonyms)
         self.ctx = ctx

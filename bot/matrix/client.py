@@ -474,6 +474,33 @@ class MatrixGateway:
             return None
         return {UserID(m.user_id) for m in resp.members}
 
+    async def roster_members(self, room_id: RoomID) -> set[UserID] | None:
+        """Members of a room that grants roles (workers, admins): only an invite-only room's
+        local members. In a room anyone may join, or for users of other servers, membership
+        proves nothing, so it grants nothing (None / filtered), and the log says why."""
+        resp = await self.call("room state", lambda: self.client.room_get_state(room_id))
+        if not isinstance(resp, RoomGetStateResponse):
+            return None
+        rule = next(
+            (
+                e.get("content", {}).get("join_rule")
+                for e in resp.events
+                if e.get("type") == "m.room.join_rules"
+            ),
+            None,
+        )
+        if rule != "invite":
+            log.warning("room %s grants no roles: anyone can join it (join rule %s)", room_id, rule)
+            return None
+        own = self.user_id.split(":", 1)[1]
+        return {
+            UserID(e["state_key"])
+            for e in resp.events
+            if e.get("type") == "m.room.member"
+            and e.get("content", {}).get("membership") == "join"
+            and str(e.get("state_key", "")).endswith(f":{own}")
+        }
+
     async def resolve_alias(self, alias: RoomAlias) -> RoomID | None:
         resp = await self.call("resolve alias", lambda: self.client.room_resolve_alias(alias))
         if not isinstance(resp, RoomResolveAliasResponse):

@@ -47,6 +47,7 @@ class BotHarness:
         self.password = password
         self.workers: list[str] = []
         self.admins: list[str] = []
+        self.worker_rooms: list[str] = []
         self.rooms: dict[str, str] = {}
         self.extra: dict[str, Any] = {}
         self.instance: Lotse | None = None
@@ -59,7 +60,7 @@ class BotHarness:
             homeserver={"url": self.server.url},
             bot={"user_id": self.user_id, "password": self.password},
             data_dir=self.data_dir,
-            roles={"workers": self.workers, "admins": self.admins},
+            roles={"workers": self.workers, "admins": self.admins, "worker_rooms": self.worker_rooms},
             rooms=self.rooms,
             **self.extra,
         )
