@@ -221,6 +221,15 @@ def readable(ctx: BotContext, data: dict[str, Any], language: str) -> str:
 async def send_export(ctx: BotContext, intake: Intake, cause: str) -> None:
     requested = now_ms()
     language = await ctx.state.language(intake.subject) or ctx.catalog.default_language
+    if await ctx.stats.requests_since(intake.subject, "access", requested - 86_400_000) >= EXPORTS_PER_DAY:
+        # Each export reads the whole store for a person: a limit keeps one account from
+        # keeping the bot busy; a real need is served tomorrow or by the data-protection officer.
+        await ctx.matrix.send_text(
+            intake.room_id,
+            ctx.catalog.text(language, "export.limit", n=str(EXPORTS_PER_DAY)),
+            txn_id_for(cause, "limit"),
+        )
+        return
     if not ctx.matrix.is_encrypted(intake.room_id):
         # Everything about a person, readable by the homeserver: never.
         await ctx.matrix.send_text(
@@ -250,6 +259,7 @@ async def send_export(ctx: BotContext, intake: Intake, cause: str) -> None:
     log.info("intake #%d: data export sent", intake.intake_id)
 
 
+EXPORTS_PER_DAY = 3
 RETRY_MS = 3600 * 1000  # a refused redaction is tried again after an hour, then less often
 RETRY_MAX_MS = 24 * 3600 * 1000
 

@@ -306,6 +306,12 @@ async def apply(ctx: BotContext, intake: Intake, effects: Sequence[flow.Effect],
         intake = fresh
 
 
+async def has_open_intake(ctx: BotContext, client: UserID) -> bool:
+    """Whether this person already has a 1:1 chat with the bot that is not closed."""
+    intakes = await ctx.consent.intakes_of(ctx.subject(client))
+    return any(i.state not in ("declined", "withdrawn") for i in intakes)
+
+
 async def after_erasure(ctx: BotContext, room: RoomID, text: str, cause: str) -> bool:
     """A message in a 1:1 chat whose person had everything erased: say so and ask before a new
     intake starts (and the team hears of it). False once the person said yes: start anew."""

@@ -29,6 +29,13 @@ class StatsStore:
         )
         return [(str(r[0]), int(r[1]), None if r[2] is None else int(r[2])) for r in rows]
 
+    async def requests_since(self, subject: str, kind: str, since_ms: int) -> int:
+        value = await self.db.fetchval(
+            "SELECT COUNT(*) FROM rights_request WHERE subject = ? AND kind = ? AND requested_at >= ?",
+            (subject, kind, since_ms),
+        )
+        return int(value or 0)
+
     async def includes_synthetic(self, lo_ms: int, hi_ms: int) -> bool:
         """Whether the demo's made-up history contributes to this span (the report says so)."""
         value = await self.db.fetchval(

@@ -151,6 +151,13 @@ async def test_an_intake_starts_only_in_a_private_encrypted_1to1(org: Org, perso
     assert not [m for m in worker.from_user(org.team, bot) if "Neue Anfrage" in m.body]
     with org.db() as db:
         assert db.execute("SELECT COUNT(*) FROM intake").fetchone() == (0,)
+    # One conversation per person: a second 1:1 chat is pointed to the first one.
+    first = await self_intake(org)
+    second = await client.create_room(invite=[bot], direct=True)
+    await client.wait_for_text(second, bot, "Du hast schon einen Chat mit mir")
+    await client.wait_for_member(second, bot, "leave")
+    with org.db() as db:
+        assert db.execute("SELECT room_id FROM intake").fetchall() == [(first,)]
 
 
 async def test_declining_keeps_nothing_and_tells_the_worker_only_that(org: Org) -> None:

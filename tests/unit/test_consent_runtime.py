@@ -704,3 +704,12 @@ async def test_export_is_never_sent_into_an_unencrypted_room(env: Env) -> None:
     await rights.send_export(env.ctx, mine, "$x9")
     assert not [s for s in env.matrix.sent if s.filename is not None]
     assert env.last_to(ROOM) == de("export.not_encrypted")
+
+
+async def test_exports_are_limited_per_day_with_a_polite_answer(env: Env) -> None:
+    mine, _ = await two_clients_with_messages(env)
+    for i in range(rights.EXPORTS_PER_DAY + 1):
+        await rights.send_export(env.ctx, mine, f"$exp{i}")
+    files = [s for s in env.matrix.sent if s.filename is not None]
+    assert len(files) == 2 * rights.EXPORTS_PER_DAY
+    assert env.last_to(ROOM) == de("export.limit", n=str(rights.EXPORTS_PER_DAY))
