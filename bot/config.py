@@ -321,7 +321,20 @@ class ConfigError(Exception):
 _SECRET_KEYS = {"password", "access_token"}
 
 
-def _describe(error: Any) -> str:
+def _source(error: Any, config: Path, env_values: dict[str, str]) -> str:
+    """Where a wrong value came from: an environment variable (or the .env file) or the config
+    file. Only the first levels of a key name a variable (``LOTSE_ROLES__WORKERS``)."""
+    parts = [str(p) for p in error["loc"]]
+    for n in range(len(parts), 0, -1):
+        name = "LOTSE_" + "__".join(parts[:n]).upper()
+        if name in os.environ:
+            return f" [from the environment variable {name}]"
+        if name in env_values:
+            return f" [from {name} in the .env file]"
+    return f" [in {config}]" if config.is_file() else ""
+
+
+def _describe(error: Any, config: Path | None = None, env_values: dict[str, str] | None = None) -> str:
     loc = ".".join(str(part) for part in error["loc"]) or "(top level)"
     env = "LOTSE_" + "__".join(str(p) for p in error["loc"]).upper()
     kind = error["type"]
@@ -336,7 +349,19 @@ def _describe(error: Any) -> str:
     last = str(error["loc"][-1]) if error["loc"] else ""
     if kind not in ("value_error", "assertion_error") and last not in _SECRET_KEYS:
         shown = f" (got {error.get('input')!r})"
-    return f"{loc}: {msg}{shown}"
+    where = _source(error, config, env_values or {}) if config is not None else ""
+    return f"{loc}: {msg}{shown}{where}"
+
+
+def _dotenv_keys(env_file: Path | None) -> dict[str, str]:
+    if env_file is None or not env_file.is_file():
+        return {}
+    keys = {}
+    for line in env_file.read_text(encoding="utf-8", errors="replace").splitlines():
+        name, sep, _ = line.strip().partition("=")
+        if sep and name.upper().startswith("LOTSE_"):
+            keys[name.strip().upper()] = "set"
+    return keys
 
 
 def load_settings(
@@ -362,6 +387,7 @@ def load_settings(
     try:
         return _FromFiles(**overrides)
     except ValidationError as exc:
-        raise ConfigError([_describe(e) for e in exc.errors()]) from None
+        env_values = _dotenv_keys(env_file)
+        raise ConfigError([_describe(e, path, env_values) for e in exc.errors()]) from None
     except (ValueError, OSError) as exc:  # e.g. TOML syntax errors name line and column
         raise ConfigError([f"{path}: {exc}"]) from None

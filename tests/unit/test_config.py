@@ -257,7 +257,7 @@ def test_empty_password_file(tmp_path: Path) -> None:
         """,
     )
     lines = problems(path)
-    assert lines == [f"bot: secret file {empty} is empty"]
+    assert lines == [f"bot: secret file {empty} is empty [in {path}]"]
 
 
 @pytest.mark.parametrize("url", ["ftp://matrix.example.org", "matrix.example.org", "https:/x"])
@@ -449,3 +449,25 @@ def test_plain_http_only_on_this_machine(url: str, ok: bool) -> None:
     else:
         with pytest.raises(ValidationError, match="use https://"):
             HomeserverSettings(url=url)
+
+
+def test_a_wrong_value_names_where_it_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(
+        tmp_path,
+        """
+        log_level = "LOUD"
+        [homeserver]
+        url = "https://matrix.example.org"
+        [bot]
+        user_id = "@lotse:example.org"
+        password = "pw"
+        """,
+    )
+    [line] = problems(path)
+    assert line.startswith("log_level:") and f"[in {path}]" in line
+    monkeypatch.setenv("LOTSE_HOMESERVER__URL", "http://matrix.example.org")
+    lines = problems(path)
+    assert any(
+        ln.startswith("homeserver.url:") and "[from the environment variable LOTSE_HOMESERVER__URL]" in ln
+        for ln in lines
+    ), lines
