@@ -137,16 +137,8 @@ async def forward_question(ctx: BotContext, intake: Intake, question: str, cause
 
     The client was told it is passed on; Lotse keeps no copy (it is a message, not metadata).
     """
-    room = intake.notify_room or ctx.team_room()
-    if room is None:
-        log.warning("intake #%d: no room to pass a question on to", intake.intake_id)
-        return
-    language = (
-        await ctx.state.language(intake.worker) if intake.worker else None
-    ) or ctx.catalog.default_language
     quoted = " ".join(question.split())[:600]
-    text = ctx.catalog.text(language, "notify.question", n=str(intake.intake_id), question=quoted)
-    await say(ctx, room, text, f"{cause}:question")
+    await notify_worker(ctx, intake, "notify.question", cause, question=quoted)
     log.info("intake #%d: a question before consent passed to the team", intake.intake_id)
 
 
@@ -159,8 +151,9 @@ async def answer_question(ctx: BotContext, intake: Intake, answer: str, cause: s
         await apply(ctx, intake, [flow.AskConsentAgain("intake.consent.again_after_answer")], cause)
 
 
-async def notify_worker(ctx: BotContext, intake: Intake, key: str, cause: str) -> None:
-    """Tell the responsible worker (or the team) something about an intake: never content."""
+async def notify_worker(ctx: BotContext, intake: Intake, key: str, cause: str, **values: str) -> None:
+    """Tell the responsible worker (or the team) something about an intake: never content,
+    except a question the client asked to be passed on (``values``)."""
     room = intake.notify_room or ctx.team_room()
     if room is None:
         log.warning("intake #%d: no room to notify the worker in", intake.intake_id)
@@ -168,7 +161,9 @@ async def notify_worker(ctx: BotContext, intake: Intake, key: str, cause: str) -
     language = (
         await ctx.state.language(intake.worker) if intake.worker else None
     ) or ctx.catalog.default_language
-    text = ctx.catalog.text(language, key, n=str(intake.intake_id), age=str(ctx.settings.consent.minimum_age))
+    text = ctx.catalog.text(
+        language, key, n=str(intake.intake_id), age=str(ctx.settings.consent.minimum_age), **values
+    )
     await say(ctx, room, text, f"{cause}:{key}")
 
 
