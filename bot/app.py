@@ -57,7 +57,7 @@ from bot.render import to_html
 from bot.retention import service as retention
 from bot.retention.policy import PolicyHolder
 from bot.retention.sweeper import scheduled_sweep
-from bot.roles import RoleResolver
+from bot.roles import Role, RoleResolver
 from bot.scheduler import Job
 from bot.sealing import Sealer, load_or_create_seal_key
 from bot.stats import delivery as stats_delivery
@@ -543,6 +543,9 @@ class Lotse:
     async def _on_membership(self, ctx: BotContext, gateway: MatrixGateway, item: IncomingMembership) -> None:
         if item.room_id in ctx.roles.roster_rooms:
             ctx.roles.invalidate(item.room_id)
+            left = item.membership in ("leave", "ban") and item.user_id != gateway.user_id
+            if left and Role.WORKER not in await ctx.roles.roles(item.user_id):
+                await runtime.worker_left(ctx, item.user_id, item.event_id)
         if item.user_id == gateway.user_id:
             if item.membership in ("leave", "ban"):
                 await ctx.state.forget_room(item.room_id)

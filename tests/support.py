@@ -115,6 +115,10 @@ class FakeMatrix:
         self.power.setdefault(room_id, {}).update(changes)
         return True
 
+    async def set_user_power(self, room_id: RoomID, user_id: UserID, level: int) -> bool:
+        self.power.setdefault(room_id, {}).setdefault("users", {})[user_id] = level
+        return True
+
     async def redact(self, room_id: RoomID, event_id: EventID, reason: str) -> bool:
         if room_id in self.refuse_redaction_in:
             return False

@@ -301,6 +301,23 @@ async def apply(ctx: BotContext, intake: Intake, effects: Sequence[flow.Effect],
         intake = fresh
 
 
+async def worker_left(ctx: BotContext, worker: UserID, cause: str) -> None:
+    """A worker who is no longer a worker (left the workers' room) moderates no counselling
+    room any more: their power there drops to that of any member, and the team is told which
+    cases need a new responsible worker."""
+    cases = [i for i in await ctx.consent.intakes_of_worker(ctx.subject(worker)) if i.consultation_room]
+    for intake in cases:
+        assert intake.consultation_room is not None
+        await ctx.matrix.set_user_power(intake.consultation_room, worker, 0)
+    if cases:
+        log.info("a worker left: moderation removed in %d counselling rooms", len(cases))
+        room = ctx.team_room()
+        if room is not None:
+            numbers = ", ".join(f"#{i.intake_id}" for i in cases)
+            text = ctx.catalog.text(ctx.catalog.default_language, "notify.worker_left", cases=numbers)
+            await say(ctx, room, text, f"{cause}:worker-left")
+
+
 async def has_open_intake(ctx: BotContext, client: UserID) -> bool:
     """Whether this person already has a 1:1 chat with the bot that is not closed."""
     intakes = await ctx.consent.intakes_of(ctx.subject(client))

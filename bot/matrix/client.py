@@ -701,6 +701,20 @@ class MatrixGateway:
         )
         return isinstance(put, RoomPutStateResponse)
 
+    async def set_user_power(self, room_id: RoomID, user_id: UserID, level: int) -> bool:
+        """One user's power level, the others' untouched (0: removed from the list)."""
+        resp = await self.call(
+            "get power levels", lambda: self.client.room_get_state_event(room_id, "m.room.power_levels")
+        )
+        if not isinstance(resp, RoomGetStateEventResponse):
+            return False
+        users = dict(resp.content.get("users") or {})
+        if level == 0:
+            users.pop(user_id, None)
+        else:
+            users[user_id] = level
+        return await self.change_power_levels(room_id, {"users": users})
+
     async def set_room_state(self, room_id: RoomID, event_type: str, content: dict[str, Any]) -> bool:
         resp = await self.call(
             "set state", lambda: self.client.room_put_state(room_id, event_type, content), self.persistent

@@ -218,6 +218,14 @@ class ConsentStore:
         rows = await self.db.fetchall("SELECT * FROM intake WHERE subject = ? ORDER BY intake_id", (subject,))
         return [i for i in (_intake(r) for r in rows) if i is not None]
 
+    async def intakes_of_worker(self, worker: str) -> list[Intake]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM intake WHERE worker = ? AND state NOT IN ('declined', 'withdrawn')"
+            " ORDER BY intake_id",
+            (worker,),
+        )
+        return [i for i in (_intake(r) for r in rows) if i is not None]
+
     def update_intake(self, intake_id: int, **fields: object) -> asyncio.Future[None]:
         unknown = set(fields) - _INTAKE_FIELDS
         if unknown:
