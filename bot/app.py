@@ -77,6 +77,9 @@ FILTER_HASH = "sync_filter_hash"
 _NO_EVENT = EventID("$none")
 HANDLED_KEEP_MS = 30 * 24 * 3600 * 1000
 UNDECRYPTABLE_PATIENCE_S = 600
+# At most this many events wait for keys at once: a flood of undecryptable events (a broken
+# client, an attacker) must not grow memory and the store without bound.
+MAX_WAITING_FOR_KEYS = 500
 
 
 def build_context(
@@ -229,6 +232,7 @@ class Lotse:
             await ctx.state.forget_handled_before(int(time.time() * 1000) - HANDLED_KEEP_MS)
 
             await retention.register_rooms(ctx, [RoomID(r) for r in gateway.client.rooms])
+            await self._reload_waiting(ctx, gateway)
             await retention.load_at_start(ctx)
             ctx.scheduler.start(Job("backfill", 3600, lambda: retention.backfill(ctx), first_delay=1))
             ctx.scheduler.start(
@@ -302,12 +306,7 @@ class Lotse:
                     items.append(RecordedIn(room_id, meta))
                 value = convert(room_id, event)
                 if isinstance(value, Undecryptable):
-                    self._waiting[event.event_id] = _Waiting(room_id, event)
-                    log.warning(
-                        "cannot decrypt event %s in %s yet; waiting for its key",
-                        event.event_id,
-                        room_id,
-                    )
+                    self._wait_for_key(RoomID(room_id), event)
                     continue
                 if value is not None:
                     items.append(value)
@@ -315,6 +314,39 @@ class Lotse:
         for room_id_str in resp.rooms.leave:
             items.append(IncomingMembership(RoomID(room_id_str), _NO_EVENT, gateway.user_id, "leave"))
         return items
+
+    def _wait_for_key(self, room_id: RoomID, event: MegolmEvent, since_ms: int | None = None) -> None:
+        if event.event_id in self._waiting:
+            return
+        if len(self._waiting) >= MAX_WAITING_FOR_KEYS:
+            log.warning(
+                "not waiting for the key of event %s: %d events wait already",
+                event.event_id,
+                len(self._waiting),
+            )
+            return
+        age_s = 0.0 if since_ms is None else max(0.0, time.time() - since_ms / 1000)
+        self._waiting[event.event_id] = _Waiting(room_id, event, time.monotonic() - age_s)
+        if since_ms is None:
+            log.warning("cannot decrypt event %s in %s yet; waiting for its key", event.event_id, room_id)
+            if self.ctx is not None:  # kept across a restart (IDs only; fetched again then)
+                self.ctx.state.add_waiting_key(EventID(event.event_id), room_id, int(time.time() * 1000))
+
+    def _done_waiting(self, event_id: str) -> None:
+        del self._waiting[event_id]
+        if self.ctx is not None:
+            self.ctx.state.drop_waiting_key(EventID(event_id))
+
+    async def _reload_waiting(self, ctx: BotContext, gateway: MatrixGateway) -> None:
+        """The events that waited for keys before a restart: fetched again (no content was kept)."""
+        for event_id, room_id, since in await ctx.state.waiting_keys():
+            event = await gateway.fetch_event(room_id, event_id)
+            if isinstance(event, MegolmEvent):
+                self._wait_for_key(room_id, event, since)
+            else:
+                ctx.state.drop_waiting_key(event_id)
+        if self._waiting:
+            log.info("%d events from before the restart still wait for their keys", len(self._waiting))
 
     def _retry_decryption(self, gateway: MatrixGateway) -> list[Incoming]:
         recovered: list[Incoming] = []
@@ -327,10 +359,10 @@ class Lotse:
             value = convert(waiting.room_id, event) if event is not None else None
             if value is not None and not isinstance(value, Undecryptable):
                 recovered.append(value)
-                del self._waiting[event_id]
+                self._done_waiting(event_id)
             elif now - waiting.since > UNDECRYPTABLE_PATIENCE_S:
                 log.warning("giving up on undecryptable event %s", event_id)
-                del self._waiting[event_id]
+                self._done_waiting(event_id)
         return recovered
 
     # -- handling --------------------------------------------------------------------------

@@ -474,6 +474,11 @@ class MatrixGateway:
             return None
         return {UserID(m.user_id) for m in resp.members}
 
+    async def fetch_event(self, room_id: RoomID, event_id: EventID) -> Any:
+        """One event as nio parses it (decrypted if the key is known), or None."""
+        resp = await self.call("get event", lambda: self.client.room_get_event(room_id, event_id))
+        return getattr(resp, "event", None)
+
     async def roster_members(self, room_id: RoomID) -> set[UserID] | None:
         """Members of a room that grants roles (workers, admins): only an invite-only room's
         local members. In a room anyone may join, or for users of other servers, membership

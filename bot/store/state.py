@@ -56,6 +56,21 @@ class StateStore:
             (subject, language, _now_ms()),
         )
 
+    # -- encrypted events waiting for their key ------------------------------------------
+
+    def add_waiting_key(self, event_id: EventID, room_id: RoomID, since_ms: int) -> asyncio.Future[None]:
+        return self.db.write(
+            "INSERT OR IGNORE INTO waiting_key (event_id, room_id, since) VALUES (?, ?, ?)",
+            (event_id, room_id, since_ms),
+        )
+
+    def drop_waiting_key(self, event_id: EventID) -> asyncio.Future[None]:
+        return self.db.write("DELETE FROM waiting_key WHERE event_id = ?", (event_id,))
+
+    async def waiting_keys(self) -> list[tuple[EventID, RoomID, int]]:
+        rows = await self.db.fetchall("SELECT event_id, room_id, since FROM waiting_key ORDER BY since")
+        return [(EventID(r[0]), RoomID(r[1]), int(r[2])) for r in rows]
+
     async def room_kind(self, room_id: RoomID) -> str | None:
         value = await self.db.fetchval("SELECT kind FROM room WHERE room_id = ?", (room_id,))
         return None if value is None else str(value)
