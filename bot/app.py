@@ -461,6 +461,8 @@ class Lotse:
                 problem = await gateway.private_pair_problem(invite.room_id, invite.inviter)
                 if problem is None and await runtime.has_open_intake(ctx, invite.inviter):
                     problem = "intake.limit.open"  # one conversation per person: the first one
+                if problem is None and await runtime.erasing(ctx, invite.inviter):
+                    problem = "intake.erasing"
                 if problem is not None:
                     # Counselling starts only where nobody else can read along: say why, leave.
                     log.info("left a would-be intake room: %s", problem)

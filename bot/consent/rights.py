@@ -293,9 +293,13 @@ async def _kept_until(ctx: BotContext, room: RoomID, kind: str, events: list[Eve
 async def _redact_all(
     ctx: BotContext, subject: str, room: RoomID, events: list[EventMeta], reason: str
 ) -> tuple[list[EventID], list[EventID], int, int]:
-    """(redacted, refused, media deleted, media failures) for one room."""
+    """(redacted, refused, media deleted, media failures) for one room.
+
+    An event whose file the homeserver did not delete counts as refused although its text is
+    redacted: it stays open in the store, so the retry deletes the file too."""
     done: list[EventID] = []
     refused: list[EventID] = []
+    files_left: list[EventID] = []
     media = media_failed = 0
     for event in events:
         if await ctx.matrix.redact(room, event.event_id, reason):
@@ -306,10 +310,14 @@ async def _redact_all(
             for mxc in event.media:
                 outcome = await delete_senders_media(ctx, room, event.sender, mxc, now_ms())
                 media += outcome is MediaOutcome.DELETED
-                media_failed += outcome is MediaOutcome.FAILED
+                if outcome is MediaOutcome.FAILED:
+                    media_failed += 1
+                    files_left.append(event.event_id)
     late = await _redact_where_refused(ctx, subject, {room: refused}, reason) if refused else []
     done += late
     refused = [e for e in refused if e not in late]
+    refused += [e for e in dict.fromkeys(files_left) if e not in refused]
+    done = [e for e in done if e not in files_left]
     await ctx.consent.mark_redacted(done)
     return done, refused, media, media_failed
 
@@ -337,10 +345,10 @@ async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
         if kept is not None:
             waiting[room] = _Waiting("min_age", kept, kind, len(events))
             continue
-        done, refused, media, media_failed = await _redact_all(ctx, subject, room, events, reason)
+        done, refused, media, _files_failed = await _redact_all(ctx, subject, room, events, reason)
         redacted += len(done)
         media_deleted += media
-        failures += len(refused) + media_failed
+        failures += len(refused)
         if refused:  # kept, and tried again: nothing the erasure promised is forgotten
             waiting[room] = _Waiting("retry", requested + RETRY_MS, kind, len(refused))
     dated = [w.until for w in waiting.values() if w.reason != "retry" and w.until is not None]
@@ -453,12 +461,25 @@ async def resume_postponed_erasures(ctx: BotContext) -> int:
     reason = ctx.catalog.text(ctx.catalog.default_language, "erase.reason")
     for subject, room, receipt in await ctx.consent.due_erasures(now_ms()):
         events = await ctx.consent.events_of(subject, [room])
-        redacted, refused, _media, _failed = await _redact_all(ctx, subject, room, events, reason)
+        kind = await ctx.state.room_kind(room) or "consultation"
+        reason_now = await ctx.consent.pending_reason(subject, room)
+        kept = await _kept_until(ctx, room, kind, events)
+        if kept is not None:  # a hold ended, but a documentation duty still binds
+            await ctx.consent.reschedule_pending_erasure(
+                subject, room, receipt, reason="min_age", not_before=kept, new_failures=0
+            )
+            continue
+        redacted, refused, media, _failed = await _redact_all(ctx, subject, room, events, reason)
+        await ctx.consent.count_media(receipt, media)
         if refused:
             attempts = await ctx.consent.pending_attempts(subject, room)
             wait = min(RETRY_MAX_MS, RETRY_MS * 2**attempts)
-            await ctx.consent.retry_pending_erasure(subject, room, now_ms() + wait)
-            await ctx.consent.count_redacted(receipt, len(redacted))
+            # Refusals of a part that waited for a hold or a duty are new failures on the receipt.
+            new = len(refused) if reason_now != "retry" else 0
+            await ctx.consent.reschedule_pending_erasure(
+                subject, room, receipt, reason="retry", not_before=now_ms() + wait, new_failures=new
+            )
+            await ctx.consent.count_redacted(receipt, len(redacted), recovered=reason_now == "retry")
             log.info("postponed erasure (receipt %d): %d messages still refused", receipt, len(refused))
             continue
         finished = await ctx.consent.finish_pending_erasure(subject, room, len(redacted))

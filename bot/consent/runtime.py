@@ -137,6 +137,12 @@ async def forward_question(ctx: BotContext, intake: Intake, question: str, cause
 
     The client was told it is passed on; Lotse keeps no copy (it is a message, not metadata).
     """
+    room = intake.notify_room or ctx.team_room()
+    if room is not None and not ctx.matrix.is_encrypted(room):
+        # The client's words only where the homeserver cannot read them: the team hears that
+        # there is a question, and answers it in a chat that is encrypted.
+        await notify_worker(ctx, intake, "notify.question_unencrypted", cause)
+        return
     quoted = " ".join(question.split())[:600]
     await notify_worker(ctx, intake, "notify.question", cause, question=quoted)
     log.info("intake #%d: a question before consent passed to the team", intake.intake_id)
@@ -204,6 +210,11 @@ async def client_joined(ctx: BotContext, intake: Intake, cause: str) -> None:
 
 
 async def on_text(ctx: BotContext, intake: Intake, text: str, event_id: EventID) -> None:
+    if intake.state == "withdrawn" and await ctx.consent.erasure_waiting(intake.subject):
+        # A new consent now would be wiped when the waiting part of the erasure finishes.
+        language = await client_language(ctx, intake)
+        await say(ctx, intake.room_id, ctx.catalog.text(language, "intake.erasing"), f"{event_id}:erasing")
+        return
     view = await view_of(ctx, intake)
     language = view.language or ctx.catalog.default_language
     notices = ctx.consent_notices.get()
@@ -249,7 +260,8 @@ async def apply(ctx: BotContext, intake: Intake, effects: Sequence[flow.Effect],
                 question = t(language, "intake.consent.question")
                 event = await say(ctx, room, f"{summary}\n\n{question}", step, markdown=True)
                 if event is not None:
-                    await ctx.consent.update_intake(intake.intake_id, question_event=event)
+                    # A ✅ on a re-ask of an earlier question must not count for this one.
+                    await ctx.consent.update_intake(intake.intake_id, question_event=event, reask_event=None)
             case flow.AskConsentAgain(key):
                 event = await say(ctx, room, t(language, key), step)
                 if event is not None:
@@ -265,7 +277,8 @@ async def apply(ctx: BotContext, intake: Intake, effects: Sequence[flow.Effect],
             case flow.SetLanguage(code):
                 await ctx.state.set_language(intake.subject, code)
             case flow.SetState(state, minor):
-                fields: dict[str, object] = {"state": state}
+                # A confirmation asked for in another state is void in the new one.
+                fields: dict[str, object] = {"state": state, "pending": None}
                 if minor is not None:
                     fields["minor"] = minor
                 await ctx.consent.update_intake(intake.intake_id, **fields)
@@ -322,6 +335,11 @@ async def has_open_intake(ctx: BotContext, client: UserID) -> bool:
     """Whether this person already has a 1:1 chat with the bot that is not closed."""
     intakes = await ctx.consent.intakes_of(ctx.subject(client))
     return any(i.state not in ("declined", "withdrawn") for i in intakes)
+
+
+async def erasing(ctx: BotContext, client: UserID) -> bool:
+    """Whether part of this person's erasure still waits: no new conversation until it is done."""
+    return await ctx.consent.erasure_waiting(ctx.subject(client))
 
 
 async def after_erasure(ctx: BotContext, room: RoomID, text: str, cause: str) -> bool:

@@ -127,6 +127,17 @@ def _load_or_create_secret(path: Path) -> str:
     return value
 
 
+def _without_reply_fallback(body: str) -> str:
+    """A reply's body quotes the message replied to (``> <@other:server> their text``): in a
+    person's own export that would be someone else's words and ID."""
+    lines = body.split("\n")
+    while lines and lines[0].startswith(">"):
+        lines.pop(0)
+    if lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines)
+
+
 class MatrixGateway:
     def __init__(
         self,
@@ -806,7 +817,7 @@ class MatrixGateway:
                 elif isinstance(event, RoomMessage):
                     body = event.source.get("content", {}).get("body")
                     if isinstance(body, str):
-                        found.append((int(event.server_timestamp), body))
+                        found.append((int(event.server_timestamp), _without_reply_fallback(body)))
             if not resp.end or resp.end == token:
                 break
             token = resp.end

@@ -356,13 +356,6 @@ class ConsentStore:
             (subject, room_id, receipt, reason, not_before),
         )
 
-    def retry_pending_erasure(self, subject: str, room_id: RoomID, not_before: int) -> asyncio.Future[None]:
-        return self.db.write(
-            "UPDATE erasure_pending SET reason = 'retry', not_before = ?, attempts = attempts + 1"
-            " WHERE subject = ? AND room_id = ?",
-            (not_before, subject, room_id),
-        )
-
     async def due_erasures(self, at_ms: int) -> list[tuple[str, RoomID, int]]:
         """Postponed erasures whose room is under no legal hold and whose time has come."""
         rows = await self.db.fetchall(
@@ -373,18 +366,55 @@ class ConsentStore:
         )
         return [(r["subject"], RoomID(r["room_id"]), int(r["receipt"])) for r in rows]
 
+    async def erasure_waiting(self, subject: str) -> bool:
+        """Whether part of this person's erasure still waits (hold, min_age, retry)."""
+        return bool(
+            await self.db.fetchval("SELECT COUNT(*) FROM erasure_pending WHERE subject = ?", (subject,))
+        )
+
+    def reschedule_pending_erasure(
+        self, subject: str, room_id: RoomID, receipt: int, *, reason: str, not_before: int, new_failures: int
+    ) -> asyncio.Future[None]:
+        """A waiting part must wait again. ``new_failures``: refusals not yet on the receipt (a
+        part that waited for a hold and now meets a refusal)."""
+        return self.db.write_atomic(
+            [
+                (
+                    "UPDATE erasure_receipt SET failures = failures + ? WHERE seq = ?",
+                    (new_failures, receipt),
+                ),
+                (
+                    "UPDATE erasure_pending SET reason = ?, not_before = ?, attempts = attempts + 1"
+                    " WHERE subject = ? AND room_id = ?",
+                    (reason, not_before, subject, room_id),
+                ),
+            ]
+        )
+
+    async def pending_reason(self, subject: str, room_id: RoomID) -> str | None:
+        value = await self.db.fetchval(
+            "SELECT reason FROM erasure_pending WHERE subject = ? AND room_id = ?", (subject, room_id)
+        )
+        return None if value is None else str(value)
+
     async def pending_attempts(self, subject: str, room_id: RoomID) -> int:
         value = await self.db.fetchval(
             "SELECT attempts FROM erasure_pending WHERE subject = ? AND room_id = ?", (subject, room_id)
         )
         return int(value or 0)
 
-    def count_redacted(self, receipt: int, redacted: int) -> asyncio.Future[None]:
-        """Redactions a retry managed before the room's part is finished."""
+    def count_redacted(self, receipt: int, redacted: int, *, recovered: bool) -> asyncio.Future[None]:
+        """Redactions done before the room's part is finished; ``recovered``: they had been
+        counted as failures (a retry), so the failures go down by as many."""
         return self.db.write(
             "UPDATE erasure_receipt SET redacted = redacted + ?, failures = MAX(0, failures - ?)"
             " WHERE seq = ?",
-            (redacted, redacted, receipt),
+            (redacted, redacted if recovered else 0, receipt),
+        )
+
+    def count_media(self, receipt: int, media: int) -> asyncio.Future[None]:
+        return self.db.write(
+            "UPDATE erasure_receipt SET media_deleted = media_deleted + ? WHERE seq = ?", (media, receipt)
         )
 
     async def finish_pending_erasure(self, subject: str, room_id: RoomID, redacted: int) -> bool:

@@ -118,7 +118,10 @@ async def my_data(ctx: BotContext, req: Request) -> None:
 async def delete(ctx: BotContext, req: Request) -> Reply:
     intake = await _own_intake(ctx, req)
     if intake.state != "erase_confirm":
-        await ctx.consent.update_intake(intake.intake_id, state="erase_confirm", prior_state=intake.state)
+        # A pending withdrawal is superseded: the next "ja" confirms the erasure, nothing else.
+        await ctx.consent.update_intake(
+            intake.intake_id, state="erase_confirm", prior_state=intake.state, pending=None
+        )
     return Reply(ctx.catalog.text(req.language, "erase.confirm"))
 
 
