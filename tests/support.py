@@ -52,6 +52,7 @@ class FakeMatrix:
     as_user_fails: set[EventID] | None = None
     as_user_calls: list[tuple[UserID, list[RoomID]]] = field(default_factory=list)
     unencrypted: set[RoomID] = field(default_factory=set)
+    refuse_media_files: set[str] = field(default_factory=set)
     server_time: int | None = None  # the homeserver's clock; None: unknown (no check)
     # mxc → who uploaded it, as the media admin API would say (absent: remote or unknown).
     uploaders: dict[str, UserID] = field(default_factory=dict)
@@ -134,6 +135,8 @@ class FakeMatrix:
         return {event: "refused" for event in self.as_user_fails}
 
     async def delete_media(self, mxc: str) -> bool:
+        if mxc in self.refuse_media_files:
+            return False
         self.deleted_media.append(mxc)
         return True
 

@@ -713,3 +713,66 @@ async def test_exports_are_limited_per_day_with_a_polite_answer(env: Env) -> Non
     files = [s for s in env.matrix.sent if s.filename is not None]
     assert len(files) == 2 * rights.EXPORTS_PER_DAY
     assert env.last_to(ROOM) == de("export.limit", n=str(rights.EXPORTS_PER_DAY))
+
+
+async def test_delete_after_an_unconfirmed_withdrawal_erases(env: Env) -> None:
+    intake = await consented(env)
+    await runtime.withdraw(env.ctx, intake, "$w-first")
+    assert (await env.intake()).pending == "withdraw"
+    await handle_message(env.ctx, COMMANDS, sender=CLIENT, room_id=ROOM, room_kind="intake", body="löschen")
+    await env.says("ja")
+    assert await env.ctx.consent.intake_by_room(ROOM) is None  # erased, not merely withdrawn
+    assert (await the_receipt(env))["subject"]
+
+
+async def test_a_reaction_on_an_old_reask_does_not_count_for_a_new_question(env: Env) -> None:
+    await worker_started(env)
+    await env.says("1")
+    await env.says("ja")
+    await env.says("hä")  # re-ask
+    old_reask = (await env.intake()).reask_event
+    assert old_reask is not None
+    await env.says("volltext")  # the question is asked anew
+    fresh = await env.intake()
+    assert fresh.reask_event is None
+    await runtime.on_reaction(env.ctx, fresh, "✅", old_reask, EventID("$late"))
+    assert await env.ctx.consent.history(fresh.subject) == []
+
+
+async def test_no_new_conversation_while_an_erasure_still_waits(env: Env) -> None:
+    intake = await consented(env)
+    assert intake.consultation_room is not None
+    await env.ctx.consent.set_hold(intake.consultation_room, 4_102_444_799_000, env.ctx.subject(ADMIN))
+    await rights.erase(env.ctx, intake, "$erase-held")
+    await env.says("hallo, ich möchte neu anfangen")
+    assert env.last_to(ROOM) == de("intake.erasing")
+    assert await env.ctx.consent.history(intake.subject) == []  # no new consent asked or given
+
+
+async def test_a_resumed_erasure_still_honours_a_documentation_duty(env: Env) -> None:
+    mine, _ = await two_clients_with_messages(env)
+    assert mine.consultation_room is not None
+    await env.ctx.consent.set_hold(mine.consultation_room, 4_102_444_799_000, env.ctx.subject(ADMIN))
+    await rights.erase(env.ctx, mine, "$erase-duty")
+    redacted = len(env.matrix.redacted)
+    await env.ctx.consent.lift_hold(mine.consultation_room)  # the hold ends …
+    env.ctx.policies.current.policies["beratung"] = dataclasses.replace(
+        env.ctx.policies.current.policies["beratung"], min_age=dt.timedelta(days=365 * 200)
+    )  # … but a documentation duty binds now
+    assert await rights.resume_postponed_erasures(env.ctx) == 0
+    assert len(env.matrix.redacted) == redacted
+    assert await env.ctx.consent.pending_reason(mine.subject, mine.consultation_room) == "min_age"
+
+
+async def test_a_file_the_server_did_not_delete_is_tried_again(env: Env) -> None:
+    mine, _ = await two_clients_with_messages(env)
+    env.matrix.refuse_media_files = {"mxc://example.org/mine"}
+    await rights.erase(env.ctx, mine, "$erase-file")
+    assert env.matrix.deleted_media == []
+    assert await env.ctx.consent.pending_reason(mine.subject, ROOM) == "retry"
+    env.matrix.refuse_media_files = set()
+    await env.ctx.consent.db.write("UPDATE erasure_pending SET not_before = 0")
+    assert await rights.resume_postponed_erasures(env.ctx) == 1
+    assert env.matrix.deleted_media == ["mxc://example.org/mine"]
+    receipt = await the_receipt(env)
+    assert (receipt["media_deleted"], receipt["failures"], receipt["held_rooms"]) == (1, 0, 0)
