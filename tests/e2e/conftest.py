@@ -159,6 +159,19 @@ async def bot(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[BotHarnes
 PersonaFactory = Callable[[str], Awaitable[Persona]]
 
 
+async def with_team(
+    bot: BotHarness, persona: PersonaFactory, *, process: bool = False
+) -> tuple[Persona, str]:
+    """A worker, their team room, and the bot running in it (in-process or as its own process)."""
+    worker = await persona("worker")
+    bot.workers = [worker.user_id]
+    team = await worker.create_room(invite=[bot.user_id], name="Team")
+    bot.rooms = {"team": team}
+    await (bot.start_process() if process else bot.start())
+    await worker.wait_for_member(team, bot.user_id, "join")
+    return worker, team
+
+
 @pytest.fixture
 async def persona(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[PersonaFactory]:
     made: list[Persona] = []

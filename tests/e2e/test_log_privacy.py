@@ -8,18 +8,13 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import BotHarness, PersonaFactory
+from tests.e2e.conftest import BotHarness, PersonaFactory, with_team
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_no_message_text_or_user_id_in_the_log(bot: BotHarness, persona: PersonaFactory) -> None:
-    worker = await persona("worker")
-    bot.workers = [worker.user_id]
-    team = await worker.create_room(invite=[bot.user_id], name="Team")
-    bot.rooms = {"team": team}
-    await bot.start_process()
-    await worker.wait_for_member(team, bot.user_id, "join")
+    worker, team = await with_team(bot, persona, process=True)
     marker = f"geheim-{uuid.uuid4().hex}"
     # Malformed: a body that is not a string makes nio's schema check log the whole event.
     for content in (

@@ -8,18 +8,13 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import BotHarness, PersonaFactory
+from tests.e2e.conftest import BotHarness, PersonaFactory, with_team
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_events_waiting_for_keys_survive_a_restart(bot: BotHarness, persona: PersonaFactory) -> None:
-    worker = await persona("worker")
-    bot.workers = [worker.user_id]
-    team = await worker.create_room(invite=[bot.user_id], name="Team")
-    bot.rooms = {"team": team}
-    await bot.start()
-    await worker.wait_for_member(team, bot.user_id, "join")
+    worker, team = await with_team(bot, persona)
     # An encrypted event whose room key nobody will ever share: the bot cannot decrypt it.
     content = {
         "algorithm": "m.megolm.v1.aes-sha2",
