@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from bot.commands.registry import CommandTable
-from bot.commands.types import NO_EVENT, ONE_TO_ONE, CommandError, Reply, Request
+from bot.commands.types import NO_EVENT, ONE_TO_ONE, Command, CommandError, Reply, Request
 from bot.context import BotContext
 from bot.ids import EventID, RoomID, UserID
 from bot.roles import Role
@@ -62,16 +62,28 @@ def echo(word: str, limit: int = 24) -> str:
 def client_rights_command(table: CommandTable, body: str) -> bool:
     """``widerruf``, ``!meine-daten``, ``löschen``, ``hilfe`` … typed on their own."""
     parsed = parse(body, direct=True)
-    if parsed is None or len(parsed.args) > 1:
+    if parsed is None or len(parsed.args) > 2:
         return False
+    found, parsed = lookup(table, parsed)
+    return found is not None and found[0].key in CLIENT_RIGHTS and len(parsed.args) <= 1
+
+
+def lookup(table: CommandTable, parsed: Parsed) -> tuple[tuple[Command, str] | None, Parsed]:
+    """The command a message names; "meine daten" is read as "meine-daten" (people type the
+    hyphen as a space)."""
     found = table.lookup(parsed.word)
-    return found is not None and found[0].key in CLIENT_RIGHTS
+    if found is None and parsed.args:
+        joined = f"{parsed.word}-{parsed.args[0]}"
+        found = table.lookup(joined)
+        if found is not None:
+            return found, Parsed(joined, parsed.args[1:], parsed.explicit)
+    return found, parsed
 
 
 def is_command(table: CommandTable, body: str, room_kind: str) -> bool:
     """Whether a message names a command (used to route 1:1 intake text to the consent flow)."""
     parsed = parse(body, direct=room_kind in ONE_TO_ONE)
-    return parsed is not None and (parsed.explicit or table.lookup(parsed.word) is not None)
+    return parsed is not None and (parsed.explicit or lookup(table, parsed)[0] is not None)
 
 
 async def handle_message(
@@ -128,7 +140,7 @@ async def _dispatch(
     event_id: EventID,
     stored_lang: str | None,
 ) -> Reply | None:
-    found = table.lookup(parsed.word)
+    found, parsed = lookup(table, parsed)
     lang = stored_lang or ctx.catalog.default_language
     if found is None:
         if not parsed.explicit:

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import __version__
-from bot.commands.dispatch import MAX_ARGS, ONE_TO_ONE, Parsed, handle_message, parse
+from bot.commands.dispatch import MAX_ARGS, ONE_TO_ONE, Parsed, handle_message, is_command, parse
 from bot.commands.registry import COMMANDS, CommandTable, normalize_word
 from bot.commands.types import (
     ALL_ROLES,
@@ -648,3 +648,8 @@ async def test_a_command_without_its_bang_in_a_group_room_gets_one_hint_a_day(tm
         assert await say("hilfe wäre schön bei dem Fall von gestern") is None  # talk, not a command
     finally:
         await db.close()
+
+
+async def test_a_hyphenated_command_typed_with_a_space_is_understood(ctx: BotContext) -> None:
+    assert is_command(COMMANDS, "meine daten", "intake")
+    assert not is_command(COMMANDS, "meine Frage", "intake")
