@@ -177,7 +177,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             if args.format == "png":
                 return stats_report.render_png(ctx, report, language)
             if args.format == "csv":
-                return stats_report.render_csv(report, report.k).encode()
+                return stats_report.render_csv(ctx, report, language).encode()
             if args.format == "json":
                 return stats_report.render_json(report).encode()
             return stats_report.render_text(ctx, report, language).encode()

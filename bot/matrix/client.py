@@ -127,6 +127,13 @@ def _load_or_create_secret(path: Path) -> str:
     return value
 
 
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, or None if it is not a PNG."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 def _without_reply_fallback(body: str) -> str:
     """A reply's body quotes the message replied to (``> <@other:server> their text``): in a
     person's own export that would be someone else's words and ID."""
@@ -935,6 +942,11 @@ class MatrixGateway:
             "filename": filename,
             "info": {"mimetype": mimetype, "size": len(data)},
         }
+        size = png_size(data) if mimetype == "image/png" else None
+        if size is not None:
+            # A picture, not a download: clients show it inline, in the right proportions.
+            content["msgtype"] = "m.image"
+            content["info"].update({"w": size[0], "h": size[1]})
         if encrypted and keys is not None:
             content["file"] = {"url": upload.content_uri, **keys}
         else:

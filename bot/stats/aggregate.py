@@ -96,6 +96,16 @@ FIGURES = (
 )
 
 
+# The unit of each figure (what a spreadsheet column holds).
+FIGURE_UNITS = {key: "count" for key in FIGURES} | {
+    "answered_in_target": "percent",
+    "after_hours": "percent",
+    "consent_rate": "percent",
+    "median_first_answer": "minutes",
+    "rights_turnaround": "minutes",
+}
+
+
 def _in(ts: int, lo: int, hi: int) -> bool:
     return lo <= ts < hi
 

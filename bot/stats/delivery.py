@@ -47,7 +47,7 @@ async def deliver(ctx: BotContext, period: Period, cause: str) -> bool:
     )
     await ctx.matrix.send_file(
         room,
-        stats_report.render_csv(report, report.k).encode(),
+        stats_report.render_csv(ctx, report, language).encode(),
         f"lotse-{period.label}.csv",
         "text/csv; charset=utf-8",
         txn_id_for(cause, period.label, "csv"),

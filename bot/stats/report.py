@@ -11,8 +11,10 @@ import json
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from babel.numbers import format_decimal
+
 from bot.context import BotContext
-from bot.stats.aggregate import FIGURES, Activity, ConsentEvent, Message, RightsRequest, figures
+from bot.stats.aggregate import FIGURE_UNITS, FIGURES, Activity, ConsentEvent, Message, RightsRequest, figures
 from bot.stats.anonymize import Cell, anonymize, laplace_noise
 from bot.stats.officehours import OfficeHours
 from bot.stats.periods import Period
@@ -106,18 +108,19 @@ def shown(cell: Cell | None, k: int, language: str, ctx: BotContext) -> str:
     if cell is None or (cell.value is None and not cell.suppressed):
         return "–"
     if cell.suppressed:
-        return f"< {k}"
+        # Not "< 5": next to a percentage that reads as "under 5 %".
+        return ctx.catalog.text(language, "stats.too_few")
     assert cell.value is not None
     if cell.unit == "percent":
-        return f"{cell.value:.0f} %"
+        return f"{round(cell.value)} %"
     if cell.unit == "minutes":
         hours = cell.value / 60
         return (
-            ctx.catalog.text(language, "stats.hours", n=f"{hours:.1f}")
+            ctx.catalog.text(language, "stats.hours", n=format_decimal(hours, "0.0", locale=language))
             if hours >= 1
-            else f"{cell.value:.0f} min"
+            else f"{round(cell.value)} min"
         )
-    return str(round(cell.value))
+    return format_decimal(round(cell.value), "#,##0", locale=language)
 
 
 def render_text(ctx: BotContext, report: StatsReport, language: str) -> str:
@@ -158,22 +161,38 @@ def render_text(ctx: BotContext, report: StatsReport, language: str) -> str:
     return "\n".join(lines)
 
 
-def render_csv(report: StatsReport, k: int) -> str:
+def render_csv(ctx: BotContext, report: StatsReport, language: str) -> str:
+    """One row per period (organisation) and per team, one column per figure, as a
+    spreadsheet in that language expects it: semicolons, a byte-order mark (Excel then reads
+    UTF-8), the column names and decimal marks of the language; hidden figures say so."""
+    t = ctx.catalog.text
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["period", "scope", "figure", "value", "unit"])
+    out.write("\ufeff")
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(
+        [t(language, "stats.csv.period"), t(language, "stats.csv.scope")]
+        + [
+            f"{t(language, f'stats.figure.{key}')} ({t(language, f'stats.unit.{FIGURE_UNITS[key]}')})"
+            for key in FIGURES
+        ]
+    )
 
-    def row(label: str, scope: str, cell: Cell) -> None:
-        value = f"<{k}" if cell.suppressed else ("" if cell.value is None else f"{cell.value:g}")
-        writer.writerow([label, scope, cell.key, value, cell.unit])
+    def value(cell: Cell | None) -> str:
+        if cell is None or (cell.value is None and not cell.suppressed):
+            return ""
+        if cell.suppressed:
+            return t(language, "stats.too_few")
+        assert cell.value is not None
+        return format_decimal(round(cell.value, 1), "0.#", locale=language)
 
+    organisation = t(language, "stats.csv.organisation")
     for label, cells in report.trend:
-        for key in FIGURES:
-            if key in cells:
-                row(label, "organisation", cells[key])
+        writer.writerow([label, organisation] + [value(cells.get(key)) for key in FIGURES])
     for team, cells in report.teams:
-        for key in TEAM_FIGURES:
-            row(report.period.label, "other teams" if team == OTHER else team, cells[key])
+        name = t(language, "stats.other_teams") if team == OTHER else team
+        writer.writerow([report.period.label, name] + [value(cells.get(key)) for key in FIGURES])
+    if report.demo_data:
+        writer.writerow([t(language, "stats.demo_data")])
     return out.getvalue()
 
 

@@ -8,10 +8,13 @@ import io
 
 import pytest
 
+from bot.i18n import Catalog
+from bot.stats.aggregate import FIGURE_UNITS
 from bot.stats.periods import period_containing
 from tests.e2e.conftest import BotHarness, PersonaFactory
 from tests.e2e.personas import Persona
 
+CAT = Catalog("de")
 pytestmark = pytest.mark.e2e
 
 CLIENT_MESSAGES = 2
@@ -86,7 +89,7 @@ async def test_weekly_report_reaches_leadership_with_chart_and_csv(
                 f := [
                     m
                     for m in lead.from_user(leadership, bot.user_id)
-                    if m.source["content"].get("msgtype") == "m.file"
+                    if m.source["content"].get("msgtype") in ("m.file", "m.image")
                 ]
             )
             and len(f) >= 2
@@ -95,10 +98,25 @@ async def test_weekly_report_reaches_leadership_with_chart_and_csv(
         what="chart and CSV",
     )
     by_ext = {m.source["content"]["body"].rsplit(".", 1)[1]: m for m in files}
-    png = await lead.download(by_ext["png"].source["content"])
+    chart = by_ext["png"].source["content"]
+    png = await lead.download(chart)
     assert png.startswith(b"\x89PNG")
-    rows = list(csv.DictReader(io.StringIO((await lead.download(by_ext["csv"].source["content"])).decode())))
-    now = {r["figure"]: r["value"] for r in rows if r["period"] == period and r["scope"] == "organisation"}
+    # A picture in the timeline, not a download: m.image with its real size.
+    assert chart["msgtype"] == "m.image"
+    assert (chart["info"]["w"], chart["info"]["h"]) == (
+        int.from_bytes(png[16:20], "big"),
+        int.from_bytes(png[20:24], "big"),
+    )
+    assert chart["info"]["w"] > 300 and chart["info"]["h"] > 300
+    sheet = (await lead.download(by_ext["csv"].source["content"])).decode()
+    assert sheet.startswith("\ufeff")  # German Excel reads it as UTF-8, in columns
+    rows = list(csv.DictReader(io.StringIO(sheet.removeprefix("\ufeff")), delimiter=";"))
+    [row] = [r for r in rows if r["Zeitraum"] == period and r["Bereich"] == "Organisation"]
+    names = {
+        key: f"{CAT.text('de', f'stats.figure.{key}')} ({CAT.text('de', f'stats.unit.{unit}')})"
+        for key, unit in FIGURE_UNITS.items()
+    }
+    now = {key: row[name] for key, name in names.items()}
     assert now["active_rooms"] == "3"
     assert now["messages_clients"] == str(3 * CLIENT_MESSAGES)
     assert now["messages_workers"] == "3"

@@ -102,8 +102,10 @@ async def test_text_de_and_en(env: tuple[BotContext, Database, Filled]) -> None:
         assert lines[0] == t(lang, "stats.title.week", period="2026-W47")
         assert f"• {t(lang, 'stats.figure.messages_clients')}: 16" in lines
         assert f"• {t(lang, 'stats.figure.consent_rate')}: 57 %" in lines
-        assert f"• {t(lang, 'stats.figure.consent_withdrawn')}: < 3" in lines
-        assert f"• {t(lang, 'stats.figure.median_first_answer')}: {t(lang, 'stats.hours', n='1.1')}" in lines
+        assert f"• {t(lang, 'stats.figure.consent_withdrawn')}: {t(lang, 'stats.too_few')}" in lines
+        # German decimal comma, English point.
+        hours = {"de": "1,1", "en": "1.1"}[lang]
+        assert f"• {t(lang, 'stats.figure.median_first_answer')}: {t(lang, 'stats.hours', n=hours)}" in lines
         assert t(lang, "stats.rules", k="3") in lines
         assert len([line for line in lines if line.startswith("• ")]) == len(FIGURES)
         assert "ε" not in text
@@ -113,17 +115,25 @@ async def test_text_de_and_en(env: tuple[BotContext, Database, Filled]) -> None:
 async def test_csv_json_png(env: tuple[BotContext, Database, Filled]) -> None:
     ctx, _, _ = env
     report = await stats_report.build(ctx, PERIOD)
-    all_rows = list(csv.reader(io.StringIO(stats_report.render_csv(report, report.k))))
-    assert all_rows[0] == ["period", "scope", "figure", "value", "unit"]
-    rows = [[r[0], *r[2:]] for r in all_rows[1:] if r[1] == "organisation"]
-    assert len(rows) == 12 * len(FIGURES)
-    assert {r[0] for r in rows} == {p.label for p in PERIOD.trend(12)}
-    cells = {(r[0], r[1]): (r[2], r[3]) for r in rows}
-    assert len(cells) == 12 * len(FIGURES)
-    assert cells[("2026-W47", "messages_clients")] == ("16", "count")
-    assert cells[("2026-W47", "consent_withdrawn")] == ("<3", "count")
-    assert cells[("2026-W47", "answered_in_target")] == ("100", "percent")
-    assert cells[("2026-W40", "median_first_answer")] == ("", "minutes")  # nothing to compute
+    text = stats_report.render_csv(ctx, report, "de")
+    # For German Excel: a byte-order mark, semicolons, German column names, decimal comma.
+    assert text.startswith("\ufeff")
+    table = list(csv.reader(io.StringIO(text.removeprefix("\ufeff")), delimiter=";"))
+    header, rows = table[0], table[1:]
+    t = ctx.catalog.text
+    assert header[:2] == ["Zeitraum", "Bereich"] and len(header) == 2 + len(FIGURES)
+    column = {key: 2 + i for i, key in enumerate(FIGURES)}
+    assert header[column["messages_clients"]] == f"{t('de', 'stats.figure.messages_clients')} (Anzahl)"
+    org = {r[0]: r for r in rows if r[1] == "Organisation"}
+    assert list(org) == [p.label for p in PERIOD.trend(12)]  # one row per period
+    week = org["2026-W47"]
+    assert week[column["messages_clients"]] == "16"
+    assert week[column["consent_withdrawn"]] == "zu wenige Fälle"
+    assert week[column["answered_in_target"]] == "100"
+    assert "," in week[column["median_first_answer"]] or week[column["median_first_answer"]].isdigit()
+    assert org["2026-W40"][column["median_first_answer"]] == ""  # nothing to compute
+    english = stats_report.render_csv(ctx, report, "en")
+    assert english.removeprefix("\ufeff").startswith("Period;Scope;")
 
     data = json.loads(stats_report.render_json(report))
     assert data["period"] == "2026-W47" and data["k"] == 3 and data["epsilon"] is None
@@ -146,7 +156,7 @@ async def test_no_output_contains_an_identifier(env: tuple[BotContext, Database,
     outputs = {
         "text-de": stats_report.render_text(ctx, report, "de"),
         "text-en": stats_report.render_text(ctx, report, "en"),
-        "csv": stats_report.render_csv(report, report.k),
+        "csv": stats_report.render_csv(ctx, report, "de"),
         "json": stats_report.render_json(report),
         "png": stats_report.render_png(ctx, report, "en").decode("latin-1"),
         "repr": repr(report),
