@@ -117,8 +117,8 @@ async def test_deliver_sends_text_png_and_csv(lead: tuple[BotContext, FakeMatrix
     assert text.body.splitlines()[0] == ctx.catalog.text("de", "stats.title.week", period="2026-W47")
     assert png.filename == "lotse-2026-W47.png" and png.data is not None and png.data.startswith(PNG_MAGIC)
     assert table.filename == "lotse-2026-W47.csv" and table.data is not None
-    rows = list(csv.reader(io.StringIO(table.data.decode("utf-8"))))
-    assert len(rows) == 1 + 12 * len(FIGURES)
+    rows = list(csv.reader(io.StringIO(table.data.decode("utf-8-sig")), delimiter=";"))
+    assert len(rows) == 1 + 12 and len(rows[0]) == 2 + len(FIGURES)  # a row per period
     assert len({s.txn_id for s in matrix.sent}) == 3
     secrets = identifiers(ctx, filled, [p.label for p in PERIOD.trend(12)])
     for sent in matrix.sent:
