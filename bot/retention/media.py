@@ -33,6 +33,6 @@ async def delete_senders_media(
         return MediaOutcome.NOT_THEIRS
     uploader = await ctx.matrix.media_uploader(mxc)
     if uploader is None or ctx.subject(uploader) != sender:
-        log.warning("media referenced in %s was not uploaded by the message's sender: not deleted", room_id)
+        log.warning("media referenced in %s was uploaded by someone else: not deleted", room_id)
         return MediaOutcome.NOT_THEIRS
     return MediaOutcome.DELETED if await ctx.matrix.delete_media(mxc) else MediaOutcome.FAILED
