@@ -143,6 +143,12 @@ async def _dispatch(
     found, parsed = lookup(table, parsed)
     lang = stored_lang or ctx.catalog.default_language
     if found is None:
+        near = table.closest(parsed.word)
+        if near is not None and (parsed.explicit or not parsed.args):
+            name = near[0].name(lang)
+            return Reply(
+                ctx.catalog.text(lang, "dispatch.did_you_mean", word=echo(parsed.word), command=name)
+            )
         if not parsed.explicit:
             # Plain talk in the 1:1 chat: no command meant, so no "unknown command" either.
             return Reply(ctx.catalog.text(lang, "dispatch.not_understood"))

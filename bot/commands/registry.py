@@ -7,12 +7,15 @@ which kinds of room, its arguments, and its handler. Help texts live in the cata
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
 from collections.abc import Iterable, Iterator
 
 from bot.commands.handlers import consent, general, retention, stats
 from bot.commands.types import ALL_ROLES, ALL_ROOM_KINDS, Arg, Command
 from bot.roles import Role
+
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
 
 
 def normalize_word(word: str) -> str:
@@ -22,6 +25,13 @@ def normalize_word(word: str) -> str:
     return word.strip("!?.,;:")
 
 
+def spellings(word: str) -> set[str]:
+    """The forms a word may be typed in: ``übernehmen``, ``uebernehmen`` (no umlaut keys),
+    ``ubernehmen`` (umlaut dropped)."""
+    folded = unicodedata.normalize("NFC", word.strip().casefold())
+    return {normalize_word(folded), normalize_word(folded.translate(_UMLAUTS))}
+
+
 class CommandTable:
     def __init__(self, commands: Iterable[Command]) -> None:
         self.commands = tuple(commands)
@@ -29,16 +39,24 @@ class CommandTable:
         for cmd in self.commands:
             words = [*cmd.names.items(), *((next(iter(cmd.names)), a) for a in cmd.aliases)]
             for lang, name in words:
-                word = normalize_word(name)
-                existing = self._by_word.get(word)
-                if existing is not None and existing[0] is not cmd:
-                    raise ValueError(f"command word {name!r} is used twice")
-                # The first language listed wins for words shared by languages ("status").
-                self._by_word.setdefault(word, (cmd, lang))
+                for word in spellings(name):
+                    existing = self._by_word.get(word)
+                    if existing is not None and existing[0] is not cmd:
+                        raise ValueError(f"command word {name!r} is used twice")
+                    # The first language listed wins for words shared by languages ("status").
+                    self._by_word.setdefault(word, (cmd, lang))
 
     def lookup(self, word: str) -> tuple[Command, str] | None:
         """The command a typed word names, and the language that word belongs to."""
-        return self._by_word.get(normalize_word(word))
+        for form in spellings(word):
+            if form in self._by_word:
+                return self._by_word[form]
+        return None
+
+    def closest(self, word: str) -> tuple[Command, str] | None:
+        """The command a mistyped word most likely meant ("übernehmn"), if any is close."""
+        match = difflib.get_close_matches(normalize_word(word), list(self._by_word), n=1, cutoff=0.75)
+        return self._by_word[match[0]] if match else None
 
     def __iter__(self) -> Iterator[Command]:
         return iter(self.commands)

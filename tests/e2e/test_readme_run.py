@@ -172,6 +172,8 @@ def test_readme_run_command_from_a_fresh_copy(fresh_copy: Path) -> None:
     anna, anna_out = chat(fresh_copy, "anna")
     anna_out.wait_for(lambda line: "Type a message" in line, 60)
     mark = len(anna_out.lines)
+    say(anna, "hilf")  # a typo first, as people type
+    anna_out.wait_for(lambda line: "Meintest du hilfe?" in line, 60, mark)
     say(anna, "hilfe")
     anna_out.wait_for(lambda line: line.startswith("[Lotse] Lotse: Das kann ich für dich tun"), 60, mark)
     say(anna, "/rooms")

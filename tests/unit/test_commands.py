@@ -653,3 +653,19 @@ async def test_a_command_without_its_bang_in_a_group_room_gets_one_hint_a_day(tm
 async def test_a_hyphenated_command_typed_with_a_space_is_understood(ctx: BotContext) -> None:
     assert is_command(COMMANDS, "meine daten", "intake")
     assert not is_command(COMMANDS, "meine Frage", "intake")
+
+
+def test_umlauts_may_be_typed_any_way() -> None:
+    claim = COMMANDS.lookup("übernehmen")
+    assert claim is not None
+    for typed in ("uebernehmen", "ubernehmen", "ÜBERNEHMEN", "Uebernehmen!"):
+        assert COMMANDS.lookup(typed) == claim, typed
+    assert COMMANDS.lookup("loeschen") == COMMANDS.lookup("löschen")
+
+
+async def test_a_near_miss_gets_a_did_you_mean(ctx: BotContext) -> None:
+    out = await text_of(ctx, "!übernehmn 3", kind="group")
+    assert out.startswith("„übernehmn“ kenne ich nicht. Meintest du übernehmen?")
+    # A lookalike letter (Cyrillic е) never runs the command; at most it is suggested.
+    out = await text_of(ctx, "!widеrruf", kind="group")
+    assert "Meintest du" in out or "kenne ich nicht" in out
