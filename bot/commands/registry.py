@@ -11,7 +11,7 @@ import difflib
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from bot.commands.handlers import consent, general, retention, stats
+from bot.commands.handlers import cases, consent, general, retention, stats
 from bot.commands.types import ALL_ROLES, ALL_ROOM_KINDS, Arg, Command
 from bot.roles import Role
 
@@ -105,6 +105,14 @@ COMMANDS = CommandTable(
             room_kinds=STAFF_ROOMS,
             handler=consent.claim,
             args=(Arg("arg.number"),),
+            requires_rules=True,
+        ),
+        Command(
+            key="cases",
+            names={"de": "fälle", "en": "cases"},
+            roles=frozenset({Role.WORKER}),
+            room_kinds=STAFF_ROOMS,
+            handler=cases.my_cases,
             requires_rules=True,
         ),
         Command(

@@ -218,6 +218,27 @@ class ConsentStore:
         rows = await self.db.fetchall("SELECT * FROM intake WHERE subject = ? ORDER BY intake_id", (subject,))
         return [i for i in (_intake(r) for r in rows) if i is not None]
 
+    async def unclaimed_intakes(self) -> list[Intake]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM intake WHERE worker IS NULL AND state NOT IN ('declined', 'withdrawn')"
+            " ORDER BY intake_id"
+        )
+        return [i for i in (_intake(r) for r in rows) if i is not None]
+
+    async def room_activity(
+        self, room_id: RoomID, client: str, worker: str
+    ) -> tuple[int | None, int, int | None]:
+        """(last message, the client's messages since the worker last wrote, the first of them)."""
+        row = await self.db.fetchone(
+            "SELECT (SELECT MAX(ts) FROM event_meta WHERE room_id = ?1) AS last,"
+            " COUNT(*) AS waiting, MIN(ts) AS since FROM event_meta WHERE room_id = ?1 AND sender = ?2"
+            " AND ts > COALESCE((SELECT MAX(ts) FROM event_meta WHERE room_id = ?1 AND sender = ?3), 0)",
+            (room_id, client, worker),
+        )
+        if row is None:
+            return None, 0, None
+        return row["last"], int(row["waiting"] or 0), row["since"]
+
     async def intakes_of_worker(self, worker: str) -> list[Intake]:
         rows = await self.db.fetchall(
             "SELECT * FROM intake WHERE worker = ? AND state NOT IN ('declined', 'withdrawn')"

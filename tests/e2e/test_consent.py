@@ -312,6 +312,28 @@ async def open_consultation(org: Org) -> tuple[str, str]:
     return room, consultation
 
 
+async def test_a_workers_overview_shows_what_is_unanswered(org: Org, persona: PersonaFactory) -> None:
+    bot, client, worker = org.bot.user_id, org.client, org.worker
+    room, consultation = await open_consultation(org)
+    await worker.send(consultation, "Hallo, wie geht es?")
+    for text in ("Gut, danke", "Ich habe noch eine Frage"):
+        await client.send(consultation, text)
+    await worker.wait_for(
+        lambda: len([m for m in worker.messages if m.body == "Ich habe noch eine Frage"]) == 1
+    )
+    newcomer = await persona("client")  # someone else writes to the bot: a request nobody took yet
+    waiting_room = await newcomer.create_room(invite=[bot], direct=True)
+    await newcomer.wait_for_text(waiting_room, bot, "1. Deutsch")
+    overview = await command(worker, org.team, bot, "!fälle")
+    lines = overview.splitlines()
+    assert lines[0] == "Deine Fälle (1):"
+    assert lines[1].startswith("• #1 – zuletzt heute") and "2 unbeantwortet seit heute" in lines[1]
+    assert "Warten auf Übernahme im Team: #2" in overview
+    # Short enough for a phone, and nothing anyone wrote or any ID is in it.
+    assert len(overview) < 300 and "Frage" not in overview and client.user_id not in overview
+    assert room not in overview and consultation not in overview
+
+
 async def test_new_notice_version_asks_again(org: Org) -> None:
     bot, client, worker = org.bot.user_id, org.client, org.worker
     room, consultation = await open_consultation(org)
