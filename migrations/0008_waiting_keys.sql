@@ -1,6 +1,6 @@
 -- Lotse schema 8: encrypted events the bot could not decrypt yet, so that a restart does not
--- forget them, and an index for forgetting old metadata. No content is kept: after a restart each event is fetched again from the
--- homeserver. The bot keeps at most a bounded number of them.
+-- forget them, and an index for forgetting old metadata. No content is kept: after a restart
+-- each event is fetched again from the homeserver. The bot keeps a bounded number of them.
 CREATE TABLE waiting_key (
     event_id TEXT PRIMARY KEY,
     room_id  TEXT NOT NULL,
