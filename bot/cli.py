@@ -184,7 +184,17 @@ def cmd_report(args: argparse.Namespace) -> int:
         finally:
             await db.close()
 
-    data = asyncio.run(go())
+    from bot.stats.rollup import PeriodRunning
+
+    try:
+        data = asyncio.run(go())
+    except PeriodRunning:
+        raise ConfigError(
+            [
+                f"--period: {period.label} is not over yet; its report can be made from "
+                f"{period.end.isoformat()} (a running period has no report: its figures still change)"
+            ]
+        ) from None
     if args.out:
         Path(args.out).write_bytes(data)
         print(f"{period.label} written to {args.out}", file=sys.stderr)

@@ -15,10 +15,11 @@ pseudonym or timestamp passes this point.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from bot.stats.aggregate import GROUPS, Figure
+from bot.stats.aggregate import Figure
+from bot.stats.hierarchy import close_groups
 
 MIN_K = 3
 
@@ -40,21 +41,24 @@ def laplace_noise(epsilon: float) -> Callable[[int], int]:
     return lambda value: max(0, int(mechanism(int(value))))
 
 
-def anonymize(
-    figures: Mapping[str, Figure], k: int, noise: Callable[[int], int] | None = None
-) -> dict[str, Cell]:
+def below_threshold(figures: Mapping[str, Figure], k: int) -> set[str]:
+    """Rules 1 and 2: the figures to hide, before any sum is considered."""
     k = max(k, MIN_K)
+    # A non-zero figure with no one behind it any more (people erased after a week was frozen,
+    # counted in a month's sum) is hidden as well: it is about someone.
     hidden = {
-        key for key, f in figures.items() if f.about_people and f.value is not None and 0 < len(f.persons) < k
+        key
+        for key, f in figures.items()
+        if f.about_people and f.value is not None and len(f.persons) < k and (f.persons or f.value != 0)
     }
-    changed = True
-    while changed:  # a group hides together; repeat until stable
-        changed = False
-        for group in GROUPS:
-            present = group & set(figures)
-            if present & hidden and not present <= hidden:
-                hidden |= present
-                changed = True
+    close_groups(hidden, figures.keys())
+    return hidden
+
+
+def cells_of(
+    figures: Mapping[str, Figure], hidden: Collection[str], noise: Callable[[int], int] | None = None
+) -> dict[str, Cell]:
+    """What may be shown: hidden figures lose their value, shown counts get the noise."""
     cells = {}
     for key, f in figures.items():
         if key in hidden:
@@ -65,3 +69,9 @@ def anonymize(
             value = noise(int(value))
         cells[key] = Cell(key, value, False, f.unit)
     return cells
+
+
+def anonymize(
+    figures: Mapping[str, Figure], k: int, noise: Callable[[int], int] | None = None
+) -> dict[str, Cell]:
+    return cells_of(figures, below_threshold(figures, k), noise)

@@ -8,6 +8,7 @@ import logging
 from bot.context import BotContext
 from bot.ids import txn_id_for
 from bot.stats import report as stats_report
+from bot.stats import rollup
 from bot.stats.periods import Period, period_containing
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ async def deliver(ctx: BotContext, period: Period, cause: str) -> bool:
 
 async def scheduled(ctx: BotContext) -> None:
     s = ctx.settings.stats
+    await rollup.freeze_due(ctx)
     hours = stats_report.office_hours(ctx)
     now = dt.datetime.fromtimestamp(ctx.clock(), hours.tz)
     period = due_period(

@@ -5,20 +5,20 @@ name, room ID, pseudonym or exact timestamp: only period labels, figure names an
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
 
 from bot.context import BotContext
-from bot.stats.aggregate import FIGURE_UNITS, FIGURES, Activity, ConsentEvent, Message, RightsRequest, figures
-from bot.stats.anonymize import Cell, anonymize, laplace_noise
-from bot.stats.officehours import OfficeHours
+from bot.stats import rollup
+from bot.stats.aggregate import FIGURE_UNITS, FIGURES
+from bot.stats.anonymize import Cell
 from bot.stats.periods import Period
-from bot.stats.teams import OTHER, TEAM_FIGURES, team_rows
+from bot.stats.rollup import office_hours as office_hours
+from bot.stats.teams import OTHER, TEAM_FIGURES
+from bot.store.stats import FrozenCell
 
 
 @dataclass(frozen=True)
@@ -34,73 +34,24 @@ class StatsReport:
     demo_data: bool = False
 
 
-def office_hours(ctx: BotContext) -> OfficeHours:
-    s = ctx.settings.stats
-    return OfficeHours(
-        ZoneInfo(s.timezone),
-        dt.time.fromisoformat(s.office_start),
-        dt.time.fromisoformat(s.office_end),
-        frozenset(s.office_days),
-    )
-
-
-def rotate(activity: Activity, ctx: BotContext, label: str) -> Activity:
-    """Period pseudonyms: the same person gets unrelated tags in different periods."""
-    tag = ctx.pseudonyms.derive(f"stats:{label}")
-    return Activity(
-        [
-            Message(tag(m.room), tag(m.sender), m.role, m.ts_ms, m.team and tag(m.team))
-            for m in activity.messages
-        ],
-        [
-            ConsentEvent(tag(c.subject), c.decision, c.ts_ms, c.first, c.team and tag(c.team))
-            for c in activity.consents
-        ],
-        [RightsRequest(r.kind, tag(r.subject), r.requested_ms, r.served_ms) for r in activity.rights],
-        activity.retention,
-    )
-
-
-async def cells_for(ctx: BotContext, period: Period) -> dict[str, Cell]:
-    s = ctx.settings.stats
-    hours = office_hours(ctx)
-    lo, hi = period.bounds_ms(hours.tz)
-    # Contacts near the end of a period are answered in the next one: read a week further.
-    raw = await ctx.stats.activity(lo, hi + 7 * 86_400_000, ctx.subject(ctx.matrix.user_id))
-    figs = figures(rotate(raw, ctx, period.label), lo, hi, hours, dt.timedelta(hours=s.target_hours))
-    noise = laplace_noise(s.epsilon) if s.epsilon else None
-    return anonymize(figs, s.k, noise)
-
-
-async def team_table(ctx: BotContext, period: Period) -> list[tuple[str, dict[str, Cell]]]:
-    s = ctx.settings.stats
-    hours = office_hours(ctx)
-    lo, hi = period.bounds_ms(hours.tz)
-    raw = await ctx.stats.activity(lo, hi + 7 * 86_400_000, ctx.subject(ctx.matrix.user_id))
-    tag = ctx.pseudonyms.derive(f"stats:{period.label}")
-    team_ids = sorted({m.team for m in raw.messages if m.team})
-    labels = {
-        tag(t): s.team_names.get(t) or ctx.catalog.text(ctx.catalog.default_language, "stats.team", n=str(i))
-        for i, t in enumerate(team_ids, start=1)
-    }
-    return team_rows(
-        rotate(raw, ctx, period.label), lo, hi, hours, dt.timedelta(hours=s.target_hours), s.k, labels
-    )
+def _cells(row: dict[str, FrozenCell]) -> dict[str, Cell]:
+    return {key: Cell(key, c.shown, c.suppressed, c.unit) for key, c in row.items()}
 
 
 async def build(ctx: BotContext, period: Period) -> StatsReport:
-    periods = period.trend(ctx.settings.stats.periods_in_trend)
-    trend = [(p.label, await cells_for(ctx, p)) for p in periods]
-    tz = office_hours(ctx).tz
-    lo, hi = periods[0].bounds_ms(tz)[0], periods[-1].bounds_ms(tz)[1]
+    """The report of a period that is over, from its frozen figures (raises
+    :class:`~bot.stats.rollup.PeriodRunning` otherwise); the same every time it is asked for."""
+    this = await rollup.frozen(ctx, period)
+    trend = [(p, await rollup.frozen(ctx, p)) for p in period.trend(ctx.settings.stats.periods_in_trend)]
+    rows = dict(this.rows)
     return StatsReport(
         period,
-        trend[-1][1],
-        trend,
-        max(ctx.settings.stats.k, 3),
-        ctx.settings.stats.epsilon,
-        await team_table(ctx, period),
-        demo_data=await ctx.stats.includes_synthetic(lo, hi),
+        _cells(rows[rollup.ORGANISATION]),
+        [(p.label, _cells(dict(fp.rows)[rollup.ORGANISATION])) for p, fp in trend],
+        this.k,
+        this.epsilon,
+        [(scope, _cells(row)) for scope, row in this.rows if scope != rollup.ORGANISATION],
+        demo_data=any(fp.demo_data for _, fp in trend),
     )
 
 

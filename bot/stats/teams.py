@@ -5,19 +5,21 @@ or claimed. A team gets a row of its own only when at least ``k`` workers and ``
 it were active in the period; all other teams are merged into "other teams".
 
 Each cell then follows the same rules as the organisation's figures (fewer than ``k`` people:
-hidden). Because the rows add up to the organisation's total, a column with exactly one hidden
-cell would give that cell away (total minus the shown rows). So in such a column the smallest
-shown count is hidden as well (secondary suppression): a column has no hidden cell or at least
-two, and no hidden value can be worked out from the totals.
+hidden). Because the rows add up to the organisation's total, the hidden cells of a column
+together must come from nobody or from at least ``k`` people, or the total minus the shown rows
+would give them away: :func:`bot.stats.hierarchy.protect_parts` hides further cells until that
+holds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
-from bot.stats.aggregate import Activity, figures
-from bot.stats.anonymize import Cell, anonymize
+from bot.stats.aggregate import Activity, Figure, figures
+from bot.stats.anonymize import Cell, below_threshold, cells_of
+from bot.stats.hierarchy import ADDITIVE_OVER_TEAMS, protect_parts
 from bot.stats.officehours import OfficeHours
 
 OTHER = "other"
@@ -29,7 +31,7 @@ TEAM_FIGURES = (
     "client_contacts",
     "answered_in_target",
 )
-ADDITIVE = ("active_rooms", "messages_clients", "messages_workers", "client_contacts")
+ADDITIVE = ADDITIVE_OVER_TEAMS
 
 
 def _subset(activity: Activity, teams: set[str | None]) -> Activity:
@@ -41,6 +43,13 @@ def _subset(activity: Activity, teams: set[str | None]) -> Activity:
     )
 
 
+@dataclass(frozen=True)
+class TeamRow:
+    label: str  # a configured name, "Team 1", or OTHER: never a room ID
+    figures: dict[str, Figure]
+    cells: dict[str, Cell]
+
+
 def team_rows(
     activity: Activity,
     lo_ms: int,
@@ -49,8 +58,9 @@ def team_rows(
     target: dt.timedelta,
     k: int,
     labels: Mapping[str, str],
-) -> list[tuple[str, dict[str, Cell]]]:
-    """Rows (team label or OTHER, cells); empty when there is only one team or none."""
+    noise: Callable[[int], int] | None = None,
+) -> list[TeamRow]:
+    """Rows (team label or OTHER); empty when there is only one team or none."""
     k = max(k, 3)
     in_period = [m for m in activity.messages if lo_ms <= m.ts_ms < hi_ms]
     teams = sorted({m.team for m in activity.messages if m.team is not None})
@@ -64,25 +74,15 @@ def team_rows(
     ]
     if not eligible:
         return []  # "other teams" alone would just repeat the organisation's figures
-    # Labels come from the caller (configured names or "Team 1"): never a room ID.
     groups: list[tuple[str, set[str | None]]] = [(labels.get(t, "Team"), {t}) for t in eligible]
-    rest = {t for t in teams if t not in eligible} | {None}
-    groups.append((OTHER, rest))
-    rows: list[tuple[str, dict[str, Cell]]] = []
-    for label, members in groups:
+    groups.append((OTHER, {t for t in teams if t not in eligible} | {None}))
+    parts = []
+    for _, members in groups:
         figs = figures(_subset(activity, members), lo_ms, hi_ms, hours, target)
-        cells = anonymize({key: figs[key] for key in TEAM_FIGURES}, k)
-        rows.append((label, cells))
-    _secondary_suppression(rows)
-    return rows
-
-
-def _secondary_suppression(rows: list[tuple[str, dict[str, Cell]]]) -> None:
-    for key in ADDITIVE:
-        hidden = [cells for _, cells in rows if cells[key].suppressed]
-        if len(hidden) != 1:
-            continue
-        shown = [cells for _, cells in rows if not cells[key].suppressed and cells[key].value is not None]
-        if shown:  # counts always have a value; with two or more rows one is shown
-            smallest = min(shown, key=lambda cells: cells[key].value or 0.0)
-            smallest[key] = Cell(key, None, True, smallest[key].unit)
+        parts.append({key: figs[key] for key in TEAM_FIGURES})
+    hidden = [below_threshold(p, k) for p in parts]
+    protect_parts(parts, hidden, ADDITIVE, k)
+    return [
+        TeamRow(label, p, cells_of(p, h, noise))
+        for (label, _), p, h in zip(groups, parts, hidden, strict=True)
+    ]

@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from bot.stats.aggregate import Activity, ConsentEvent, Message, RetentionRun, RightsRequest
 from bot.store.consent import now_ms
 from bot.store.db import Database
 
 
+@dataclass(frozen=True)
+class FrozenCell:
+    figure: str
+    raw: float | None  # the true value
+    persons: int
+    shown: float | None  # what reports show; None when hidden or nothing to show
+    suppressed: bool
+    unit: str
+
+
+@dataclass(frozen=True)
+class FrozenPeriod:
+    period: str
+    k: int
+    epsilon: float | None
+    demo_data: bool
+    # (scope, cells) in report order; scope "" is the organisation, the others team rows.
+    rows: list[tuple[str, dict[str, FrozenCell]]]
+
+
 class StatsStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Freezing reads live data and then writes: one at a time, so two requests for the
+        # same period cannot store two different versions of it.
+        self.freezing = asyncio.Lock()
 
     def add_rights_request(
         self, kind: str, subject: str, requested_ms: int, served_ms: int | None = None
@@ -106,3 +130,68 @@ class StatsStore:
             )
         ]
         return Activity(messages, consents, rights, retention)
+
+    # -- frozen periods ----------------------------------------------------------------------
+
+    async def frozen(self, period: str) -> FrozenPeriod | None:
+        meta = await self.db.fetchone(
+            "SELECT k, epsilon, demo_data FROM stats_period WHERE period = ?", (period,)
+        )
+        if meta is None:
+            return None
+        rows = await self.db.fetchall(
+            "SELECT scope, position, figure, raw, persons, shown, suppressed, unit FROM stats_cell"
+            " WHERE period = ? ORDER BY position, figure",
+            (period,),
+        )
+        scopes: dict[str, dict[str, FrozenCell]] = {}
+        for r in rows:
+            scopes.setdefault(str(r[0]), {})[str(r[2])] = FrozenCell(
+                str(r[2]),
+                None if r[3] is None else float(r[3]),
+                int(r[4]),
+                None if r[5] is None else float(r[5]),
+                bool(r[6]),
+                str(r[7]),
+            )
+        return FrozenPeriod(
+            period,
+            int(meta[0]),
+            None if meta[1] is None else float(meta[1]),
+            bool(meta[2]),
+            list(scopes.items()),
+        )
+
+    async def freeze(self, frozen: FrozenPeriod, at_ms: int) -> None:
+        """Store a period's figures once; a period already stored is left as it was."""
+        statements: list[tuple[str, tuple[object, ...]]] = [
+            (
+                "INSERT INTO stats_period (period, frozen_at, k, epsilon, demo_data) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (period) DO NOTHING",
+                (frozen.period, at_ms, frozen.k, frozen.epsilon, int(frozen.demo_data)),
+            )
+        ]
+        for position, (scope, cells) in enumerate(frozen.rows):
+            for c in cells.values():
+                statements.append(
+                    (
+                        "INSERT INTO stats_cell (period, scope, position, figure, raw, persons, shown,"
+                        " suppressed, unit) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?"
+                        " WHERE (SELECT frozen_at FROM stats_period WHERE period = ?) = ?"
+                        " ON CONFLICT (period, scope, figure) DO NOTHING",
+                        (
+                            frozen.period,
+                            scope,
+                            position,
+                            c.figure,
+                            c.raw,
+                            c.persons,
+                            c.shown,
+                            int(c.suppressed),
+                            c.unit,
+                            frozen.period,
+                            at_ms,
+                        ),
+                    )
+                )
+        await self.db.write_atomic(statements)

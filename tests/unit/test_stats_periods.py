@@ -48,11 +48,16 @@ def test_parse_week_that_does_not_exist(label: str) -> None:
 
 
 def test_parse_month() -> None:
-    assert parse_period("2026-11") == Period(dt.date(2026, 11, 1), dt.date(2026, 12, 1), "month")
-    assert parse_period("2026-12") == Period(dt.date(2026, 12, 1), dt.date(2027, 1, 1), "month")
+    # Reporting months are whole ISO weeks: those whose Thursday is in the month.
+    nov = parse_period("2026-11")
+    assert nov == Period(dt.date(2026, 11, 2), dt.date(2026, 11, 30), "month")
+    assert [w.label for w in nov.weeks] == ["2026-W45", "2026-W46", "2026-W47", "2026-W48"]
+    # 1 December 2026 is a Tuesday: Monday 30 November belongs to December.
+    dec = parse_period("2026-12")
+    assert dec == Period(dt.date(2026, 11, 30), dt.date(2027, 1, 4), "month")
+    assert [w.label for w in dec.weeks][-1] == "2026-W53"
     feb = parse_period("2028-02")
-    assert (feb.end - feb.start).days == 29  # leap year
-    assert feb.label == "2028-02"
+    assert feb.label == "2028-02" and feb.start == dt.date(2028, 1, 31)
 
 
 @pytest.mark.parametrize("label", ["2026-13", "2026-00"])
@@ -103,10 +108,10 @@ def test_period_containing_week() -> None:
 
 
 def test_period_containing_month() -> None:
-    assert period_containing(dt.date(2026, 1, 31), "month") == Period(
-        dt.date(2026, 1, 1), dt.date(2026, 2, 1), "month"
-    )
-    assert period_containing(dt.date(2026, 12, 31), "month").end == dt.date(2027, 1, 1)
+    assert period_containing(dt.date(2026, 1, 31), "month").label == "2026-01"
+    assert period_containing(dt.date(2026, 11, 30), "month").label == "2026-12"
+    assert period_containing(dt.date(2027, 1, 3), "month").label == "2026-12"
+    assert period_containing(dt.date(2026, 12, 31), "month").end == dt.date(2027, 1, 4)
 
 
 @settings(max_examples=80, deadline=None)
@@ -118,7 +123,10 @@ def test_period_containing_contains(day: dt.date, kind: str) -> None:
     if kind == "week":
         assert p.start.weekday() == 0 and (p.end - p.start).days == 7
     else:
-        assert p.start.day == 1 and p.end.day == 1 and 28 <= (p.end - p.start).days <= 31
+        # Whole weeks, four or five of them, each in the month by its Thursday.
+        assert p.start.weekday() == 0 and (p.end - p.start).days in (28, 35)
+        assert all((w.start + dt.timedelta(days=3)).month == int(p.label[5:]) for w in p.weeks)
+        assert sum(len(w.weeks) for w in [p]) == len(p.weeks)
 
 
 # --- previous / trend -----------------------------------------------------------------------
@@ -159,6 +167,17 @@ def test_trend_property(day: dt.date, kind: str, n: int) -> None:
     assert len({t.label for t in trend}) == n
 
 
+@settings(max_examples=60, deadline=None)
+@given(days)
+def test_months_are_made_of_their_weeks(day: dt.date) -> None:
+    month = period_containing(day, "month")
+    week = period_containing(day, "week")
+    assert week in month.weeks
+    assert month.weeks[0].start == month.start and month.weeks[-1].end == month.end
+    assert period_containing(week.start, "month") == period_containing(week.last_day, "month") == month
+    assert month.next().start == month.end
+
+
 def test_previous_crosses_iso_year() -> None:
     assert parse_period("2027-W01").previous().label == "2026-W53"
     assert parse_period("2026-W01").previous().label == "2025-W52"
@@ -194,10 +213,10 @@ def test_bounds_ms_fall_back_week_is_169_hours() -> None:
 
 
 def test_bounds_ms_months_with_dst_change() -> None:
-    lo, hi = parse_period("2026-03").bounds_ms(BERLIN)
-    assert hi - lo == (31 * 24 - 1) * HOUR_MS
-    lo, hi = parse_period("2026-10").bounds_ms(BERLIN)
-    assert hi - lo == (31 * 24 + 1) * HOUR_MS
+    lo, hi = parse_period("2026-03").bounds_ms(BERLIN)  # 2 to 29 March, spring forward on the 29th
+    assert hi - lo == (28 * 24 - 1) * HOUR_MS
+    lo, hi = parse_period("2026-10").bounds_ms(BERLIN)  # 28 September to 1 November
+    assert hi - lo == (35 * 24 + 1) * HOUR_MS
 
 
 def test_bounds_ms_depends_on_time_zone() -> None:

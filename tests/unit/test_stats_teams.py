@@ -48,9 +48,9 @@ def test_team_rows_never_single_anyone_out(activity: Activity, k: int) -> None:
     rows = team_rows(activity, LO, HI, HOURS, TARGET, k, LABELS)
     if not rows:
         return
-    assert rows[-1][0] == OTHER
+    assert rows[-1].label == OTHER
     by_label = {v: key for key, v in LABELS.items()}
-    for label, cells in rows:
+    for label, cells in ((r.label, r.cells) for r in rows):
         if label == OTHER:
             continue
         team = by_label[label]
@@ -63,11 +63,13 @@ def test_team_rows_never_single_anyone_out(activity: Activity, k: int) -> None:
             cell = cells[key]
             if not cell.suppressed and cell.value:
                 assert len(figs[key].persons) >= k, (key, cell)
-    # Rows add up to the organisation: a column never has exactly one hidden cell, so no
-    # hidden value equals "total minus the shown ones".
+    # Rows add up to the organisation: the hidden cells of a column together come from nobody
+    # or from at least k people, so "total minus the shown ones" reveals no small group.
     for key in ADDITIVE:
-        hidden = [label for label, cells in rows if cells[key].suppressed]
-        assert len(hidden) != 1, (key, hidden)
+        hidden = [r for r in rows if r.cells[key].suppressed]
+        assert len(hidden) != 1, (key, [r.label for r in hidden])
+        together = set().union(*(r.figures[key].persons for r in hidden))
+        assert not together or len(together) >= k, (key, len(together))
 
 
 def test_rows_add_up_to_the_organisation_when_nothing_is_hidden() -> None:
@@ -78,10 +80,10 @@ def test_rows_add_up_to_the_organisation_when_nothing_is_hidden() -> None:
             messages.append(Message(f"r{t}{c}", f"w{t}{c}", "worker", LO + 1000 * c + 10, f"team-{t}"))
     activity = Activity(messages)
     rows = team_rows(activity, LO, HI, HOURS, TARGET, 5, LABELS)
-    assert [label for label, _ in rows] == ["T0", "T1", OTHER]
+    assert [r.label for r in rows] == ["T0", "T1", OTHER]
     org = figures(activity, LO, HI, HOURS, TARGET)
     for key in ADDITIVE:
-        assert sum(cells[key].value or 0 for _, cells in rows) == org[key].value
+        assert sum(r.cells[key].value or 0 for r in rows) == org[key].value
 
 
 def test_one_team_is_no_breakdown() -> None:
@@ -94,7 +96,7 @@ def test_small_team_is_merged_into_other_teams() -> None:
     messages += [Message(f"r{c}", f"w{c}", "worker", LO + c + 5, "team-0") for c in range(6)]
     messages += [Message("small", "c-small", "client", LO, "team-1")]
     rows = team_rows(Activity(messages), LO, HI, HOURS, TARGET, 3, LABELS)
-    assert [label for label, _ in rows] == ["T0", OTHER]
-    assert rows[1][1]["messages_clients"].suppressed
+    assert [r.label for r in rows] == ["T0", OTHER]
+    assert rows[1].cells["messages_clients"].suppressed
     # Secondary suppression: T0's client messages are hidden too, or other = total − T0.
-    assert rows[0][1]["messages_clients"].suppressed
+    assert rows[0].cells["messages_clients"].suppressed

@@ -9,6 +9,7 @@ from bot.commands.types import CommandError, Reply, Request
 from bot.context import BotContext
 from bot.stats import delivery
 from bot.stats.periods import parse_period, period_containing
+from bot.stats.rollup import PeriodRunning
 
 
 async def post_report(ctx: BotContext, req: Request) -> Reply:
@@ -22,5 +23,10 @@ async def post_report(ctx: BotContext, req: Request) -> Reply:
         period = period_containing(today, "week").previous()
     if ctx.room_of_kind("leadership") is None:
         raise CommandError("stats.no_room")
-    await delivery.deliver(ctx, period, str(req.event_id))
+    try:
+        await delivery.deliver(ctx, period, str(req.event_id))
+    except PeriodRunning:
+        raise CommandError(
+            "stats.running", period=period.label, day=period.end.strftime("%d.%m.%Y")
+        ) from None
     return Reply(ctx.catalog.text(req.language, "stats.posted", period=period.label))

@@ -1,0 +1,203 @@
+"""Frozen figures: each period is computed once, after it ended, and then only read.
+
+A week is computed from the activity the store holds when it is first needed (a report, or
+the scheduler once the week is over) and stored with its team rows, the true values, how many
+people each figure came from, and what reports show (hidden or noised). A reporting month adds
+up its frozen weeks (:mod:`bot.stats.periods`: months are whole weeks), so it agrees with them
+whatever happened since; only what cannot be added (distinct rooms, medians) and the number of
+people behind each figure are read from the store when the month is frozen. Later erasures
+then change nothing a report shows, asking again returns the same values (noise included), and
+:mod:`bot.stats.hierarchy` keeps suppression consistent between weeks, months and teams.
+
+A period that is still running has no report: its figures would change with every message and
+every erasure, and two reports of it would differ by exactly what happened in between.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+from bot.context import BotContext
+from bot.stats.aggregate import Activity, ConsentEvent, Figure, Message, RightsRequest, figures
+from bot.stats.anonymize import MIN_K, below_threshold, cells_of, laplace_noise
+from bot.stats.hierarchy import ADDITIVE_OVER_TIME, protect_total
+from bot.stats.officehours import OfficeHours
+from bot.stats.periods import Period
+from bot.stats.teams import team_rows
+from bot.store.stats import FrozenCell, FrozenPeriod
+
+ORGANISATION = ""
+ANSWER_WINDOW_MS = 7 * 86_400_000  # answers to a period's last contacts come in the next days
+
+
+class PeriodRunning(Exception):
+    """The period is not over yet: there is no report for it."""
+
+    def __init__(self, period: Period) -> None:
+        super().__init__(period.label)
+        self.period = period
+
+
+def office_hours(ctx: BotContext) -> OfficeHours:
+    s = ctx.settings.stats
+    return OfficeHours(
+        ZoneInfo(s.timezone),
+        dt.time.fromisoformat(s.office_start),
+        dt.time.fromisoformat(s.office_end),
+        frozenset(s.office_days),
+    )
+
+
+def rotate(activity: Activity, ctx: BotContext, label: str) -> Activity:
+    """Period pseudonyms: the same person gets unrelated tags in different periods."""
+    tag = ctx.pseudonyms.derive(f"stats:{label}")
+    return Activity(
+        [
+            Message(tag(m.room), tag(m.sender), m.role, m.ts_ms, m.team and tag(m.team))
+            for m in activity.messages
+        ],
+        [
+            ConsentEvent(tag(c.subject), c.decision, c.ts_ms, c.first, c.team and tag(c.team))
+            for c in activity.consents
+        ],
+        [RightsRequest(r.kind, tag(r.subject), r.requested_ms, r.served_ms) for r in activity.rights],
+        activity.retention,
+    )
+
+
+def is_over(ctx: BotContext, period: Period) -> bool:
+    today = dt.datetime.fromtimestamp(ctx.clock(), office_hours(ctx).tz).date()
+    return today >= period.end
+
+
+async def frozen(ctx: BotContext, period: Period) -> FrozenPeriod:
+    """The period's stored figures, computed and stored first if this is the first time."""
+    if not is_over(ctx, period):
+        raise PeriodRunning(period)
+    async with ctx.stats.freezing:
+        return await _get(ctx, period)
+
+
+async def freeze_due(ctx: BotContext) -> None:
+    """Freeze the last week and month that are over, so that an erasure after their end
+    changes nothing even if nobody asked for a report yet."""
+    today = dt.datetime.fromtimestamp(ctx.clock(), office_hours(ctx).tz).date()
+    from bot.stats.periods import period_containing
+
+    for kind in ("week", "month"):
+        await frozen(ctx, period_containing(today, kind).previous())
+
+
+async def _get(ctx: BotContext, period: Period) -> FrozenPeriod:
+    stored = await ctx.stats.frozen(period.label)
+    if stored is not None:
+        return stored
+    computed = await (_week(ctx, period) if period.kind == "week" else _month(ctx, period))
+    await ctx.stats.freeze(computed, int(ctx.clock() * 1000))
+    stored = await ctx.stats.frozen(period.label)
+    assert stored is not None
+    return stored
+
+
+def _noise(ctx: BotContext) -> Callable[[int], int] | None:
+    epsilon = ctx.settings.stats.epsilon
+    return laplace_noise(epsilon) if epsilon else None
+
+
+def _row(
+    figs: dict[str, Figure], hidden: set[str], noise: Callable[[int], int] | None
+) -> dict[str, FrozenCell]:
+    cells = cells_of(figs, hidden, noise)
+    return {
+        key: FrozenCell(key, f.value, len(f.persons), cells[key].value, cells[key].suppressed, f.unit)
+        for key, f in figs.items()
+    }
+
+
+async def _activity(ctx: BotContext, period: Period) -> tuple[Activity, Activity, int, int]:
+    lo, hi = period.bounds_ms(office_hours(ctx).tz)
+    raw = await ctx.stats.activity(lo, hi + ANSWER_WINDOW_MS, ctx.subject(ctx.matrix.user_id))
+    return raw, rotate(raw, ctx, period.label), lo, hi
+
+
+async def _week(ctx: BotContext, period: Period) -> FrozenPeriod:
+    s = ctx.settings.stats
+    k = max(s.k, MIN_K)
+    hours = office_hours(ctx)
+    target = dt.timedelta(hours=s.target_hours)
+    raw, rotated, lo, hi = await _activity(ctx, period)
+    noise = _noise(ctx)
+    figs = figures(rotated, lo, hi, hours, target)
+    rows: list[tuple[str, dict[str, FrozenCell]]] = [
+        (ORGANISATION, _row(figs, below_threshold(figs, k), noise))
+    ]
+
+    tag = ctx.pseudonyms.derive(f"stats:{period.label}")
+    team_ids = sorted({m.team for m in raw.messages if m.team})
+    default = ctx.catalog.default_language
+    labels = {
+        tag(t): s.team_names.get(t) or ctx.catalog.text(default, "stats.team", n=str(i))
+        for i, t in enumerate(team_ids, start=1)
+    }
+    for team in team_rows(rotated, lo, hi, hours, target, k, labels):
+        label = team.label
+        while label in dict(rows):  # two teams configured with one name still get two rows
+            label += "*"
+        rows.append(
+            (label, _row(team.figures, {key for key, c in team.cells.items() if c.suppressed}, noise))
+        )
+    return FrozenPeriod(period.label, k, s.epsilon, await ctx.stats.includes_synthetic(lo, hi), rows)
+
+
+def _share(numerator: float, denominator: float) -> float | None:
+    return 100.0 * numerator / denominator if denominator else None
+
+
+async def _month(ctx: BotContext, period: Period) -> FrozenPeriod:
+    s = ctx.settings.stats
+    k = max(s.k, MIN_K)
+    hours = office_hours(ctx)
+    target = dt.timedelta(hours=s.target_hours)
+    weeks = [(w, await _get(ctx, w)) for w in period.weeks]
+    org = [dict(fp.rows)[ORGANISATION] for _, fp in weeks]
+    _, rotated, lo, hi = await _activity(ctx, period)
+    live = figures(rotated, lo, hi, hours, target)
+
+    def total(key: str) -> float:
+        return sum(cells[key].raw or 0.0 for cells in org)
+
+    def counted(key: str) -> float:  # a share's numerator, recovered from the share and its base
+        return sum(
+            round((cells[key].raw or 0.0) * (cells["client_contacts"].raw or 0.0) / 100.0) for cells in org
+        )
+
+    values: dict[str, float | None] = {key: total(key) for key in ADDITIVE_OVER_TIME}
+    values["answered_in_target"] = _share(counted("answered_in_target"), total("client_contacts"))
+    values["after_hours"] = _share(counted("after_hours"), total("client_contacts"))
+    values["consent_rate"] = _share(
+        total("consent_given"), total("consent_given") + total("consent_declined")
+    )
+    month = {
+        key: Figure(key, values[key], f.persons, f.about_people, f.unit) if key in values else f
+        for key, f in live.items()
+    }
+    hidden = below_threshold(month, k)
+
+    # What the month minus its shown weeks would reveal: the weeks hidden in each column.
+    week_figures: dict[str, dict[str, Figure]] = {}
+    persons: dict[str, list[frozenset[str]]] = {}
+    amounts: dict[str, list[float]] = {}
+    for (week, _), cells in zip(weeks, org, strict=True):
+        for key in ADDITIVE_OVER_TIME:
+            if not cells[key].suppressed:
+                continue
+            if week.label not in week_figures:
+                wlo, whi = week.bounds_ms(hours.tz)
+                week_figures[week.label] = figures(rotated, wlo, whi, hours, target)
+            persons.setdefault(key, []).append(week_figures[week.label][key].persons)
+            amounts.setdefault(key, []).append(cells[key].raw or 0.0)
+    protect_total(hidden, persons, amounts, month.keys(), k)
+    demo = any(fp.demo_data for _, fp in weeks)
+    return FrozenPeriod(period.label, k, s.epsilon, demo, [(ORGANISATION, _row(month, hidden, _noise(ctx)))])
