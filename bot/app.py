@@ -26,6 +26,7 @@ from typing import Any
 
 from nio import MegolmEvent, SyncResponse
 
+from bot import roomrefs
 from bot.commands.dispatch import client_rights_command, handle_message, is_command
 from bot.commands.registry import COMMANDS, CommandTable
 from bot.commands.types import Reply
@@ -35,7 +36,7 @@ from bot.consent.notices import NoticeHolder
 from bot.consent.rights import resume_postponed_erasures
 from bot.context import BotContext, MatrixPort
 from bot.i18n import Catalog
-from bot.ids import EventID, RoomAlias, RoomID, UserID, parse_room_id, txn_id_for
+from bot.ids import EventID, RoomID, UserID, txn_id_for
 from bot.invites import decide_invite
 from bot.keyfiles import private_dir
 from bot.matrix.client import FIRST_SYNC_FILTER, MatrixGateway
@@ -58,6 +59,7 @@ from bot.retention import service as retention
 from bot.retention.policy import PolicyHolder
 from bot.retention.sweeper import scheduled_sweep
 from bot.roles import Role, RoleResolver
+from bot.roomrefs import ConfiguredRefs
 from bot.scheduler import Job
 from bot.sealing import Sealer, load_or_create_seal_key
 from bot.stats import delivery as stats_delivery
@@ -144,6 +146,7 @@ class Lotse:
         self.ctx: BotContext | None = None
         self.gateway: MatrixGateway | None = None
         self.db: Database | None = None
+        self.refs = ConfiguredRefs({})
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -161,34 +164,20 @@ class Lotse:
         self.gateway = gateway
         await gateway.connect()
 
-        configured: dict[RoomID, str] = {}
-        for kind, ref in s.rooms.configured().items():
-            room = await self._resolve(gateway, ref)
-            if room is not None:
-                configured[room] = kind
-        worker_rooms = [r for r in [await self._resolve(gateway, x) for x in s.roles.worker_rooms] if r]
-        admin_rooms = [r for r in [await self._resolve(gateway, x) for x in s.roles.admin_rooms] if r]
-        for room in worker_rooms + admin_rooms:
-            configured.setdefault(room, "team")
+        # Configured rooms named by alias are checked (creator, pin) before they are used, and
+        # tried again in the background until they resolve (bot/roomrefs.py).
+        self.refs = ConfiguredRefs.from_settings(s)
         roles = RoleResolver(
             workers=[UserID(u) for u in s.roles.workers],
             admins=[UserID(u) for u in s.roles.admins],
-            worker_rooms=worker_rooms,
-            admin_rooms=admin_rooms,
+            worker_rooms=[],
+            admin_rooms=[],
             members=gateway.roster_members,
         )
-        ctx = build_context(s, db, gateway, roles, configured, pseudonyms)
+        ctx = build_context(s, db, gateway, roles, {}, pseudonyms)
         self.ctx = ctx
+        await roomrefs.refresh(ctx, self.refs, alert=False)
         return ctx, gateway, db
-
-    @staticmethod
-    async def _resolve(gateway: MatrixGateway, ref: str) -> RoomID | None:
-        if ref.startswith("#"):
-            room = await gateway.resolve_alias(RoomAlias(ref))
-            if room is None:
-                log.error("room alias %s does not resolve; ignoring it until the next start", ref)
-            return room
-        return parse_room_id(ref)
 
     async def _cross_sign(self, gateway: MatrixGateway) -> None:
         signer = CrossSigner(
@@ -254,6 +243,17 @@ class Lotse:
                     lambda: resume_postponed_erasures(ctx),
                 )
             )
+            if self.refs.aliases:
+                every = s_minutes(self.settings.rooms.alias_retry_minutes)
+                ctx.scheduler.start(
+                    Job(
+                        "room aliases",
+                        every,
+                        lambda: roomrefs.refresh(ctx, self.refs),
+                        # Soon: a refused room is reported once the first sync has run.
+                        first_delay=min(every, 30),
+                    )
+                )
             worker = asyncio.create_task(self._work(ctx, gateway), name="lotse-worker")
             syncer = asyncio.create_task(self._sync_loop(gateway, token, filter_id), name="lotse-sync")
             self.ready.set()

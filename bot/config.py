@@ -123,6 +123,9 @@ class RoomSettings(_Section):
     admin: RoomRefField | None = None
     leadership: RoomRefField | None = None
     team: RoomRefField | None = None
+    # A configured alias that does not resolve yet (or whose room is refused) is tried again
+    # this often, so a room set up after the start is used without a restart.
+    alias_retry_minutes: float = Field(default=5, gt=0)
 
     def configured(self) -> dict[str, RoomID | RoomAlias]:
         out: dict[str, RoomID | RoomAlias] = {}

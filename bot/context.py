@@ -92,6 +92,10 @@ class MatrixPort(Protocol):
 
     async def resolve_alias(self, alias: RoomAlias) -> RoomID | None: ...
 
+    async def room_creator(self, room_id: RoomID, *, admin_api: bool) -> UserID | None: ...
+
+    async def is_server_admin(self, user_id: UserID) -> bool | None: ...
+
 
 @dataclass
 class BotContext:

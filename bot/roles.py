@@ -43,6 +43,13 @@ class RoleResolver:
     def roster_rooms(self) -> frozenset[RoomID]:
         return frozenset(self._worker_rooms + self._admin_rooms)
 
+    def set_rooms(self, worker_rooms: Iterable[RoomID], admin_rooms: Iterable[RoomID]) -> None:
+        """Replace the rooms that grant roles (a configured alias resolved after the start)."""
+        self._worker_rooms = tuple(worker_rooms)
+        self._admin_rooms = tuple(admin_rooms)
+        for room in set(self._cache) - self.roster_rooms:
+            del self._cache[room]
+
     def invalidate(self, room_id: RoomID) -> None:
         self._cache.pop(room_id, None)
 

@@ -530,6 +530,46 @@ class MatrixGateway:
             return None
         return RoomID(resp.room_id)
 
+    async def room_creator(self, room_id: RoomID, *, admin_api: bool) -> UserID | None:
+        """Who created a room: the sender of its ``m.room.create`` event in the room state the
+        homeserver returns (never ``content.creator``, which older room versions let the sender
+        write freely). A room the bot is not in is read through Synapse's admin API when
+        ``admin_api``; None when the state cannot be read."""
+        events: Any = None
+        resp = await self.call("room state", lambda: self.client.room_get_state(room_id))
+        if isinstance(resp, RoomGetStateResponse):
+            events = resp.events
+        elif admin_api:
+            status, body = await self.raw(
+                "GET",
+                f"/_synapse/admin/v1/rooms/{quote(room_id)}/state",
+                what="room state (admin API)",
+                ok_statuses=(200, 400, 403, 404),
+            )
+            events = body.get("state") if status == 200 else None
+        for event in events if isinstance(events, list) else ():
+            if (
+                isinstance(event, dict)
+                and event.get("type") == "m.room.create"
+                and event.get("state_key") == ""
+                and isinstance(event.get("sender"), str)
+            ):
+                return UserID(event["sender"])
+        return None
+
+    async def is_server_admin(self, user_id: UserID) -> bool | None:
+        """Whether Synapse's admin API calls ``user_id`` a server admin; None if it does not
+        answer (the bot is no server admin, or the user is unknown)."""
+        status, body = await self.raw(
+            "GET",
+            f"/_synapse/admin/v2/users/{quote(user_id)}",
+            what="user (admin API)",
+            ok_statuses=(200, 403, 404),
+        )
+        if status != 200:
+            return None
+        return body.get("admin") in (True, 1)  # older Synapse versions answer 0 or 1
+
     async def wait_for_room(self, room_id: RoomID, timeout: float = 3.0) -> bool:
         """Make sure nio knows a room before sending to it (it must know whether to encrypt).
 
