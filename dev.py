@@ -4,7 +4,9 @@
     python3 dev.py run    set up, start a local Synapse and the bot, print how to log in
     python3 dev.py test   set up, run the whole test suite (what CI runs)
 
-Both create ``.venv`` on first use and reinstall only when pyproject.toml changed.
+Both create ``.venv`` on first use and reinstall only when pyproject.toml changed. ``test``
+also installs the distribution's headless Chromium when it is missing and apt-get can (the
+join page's test opens the page in it).
 Arguments after the command go to ``lotse demo`` or to pytest respectively.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -40,12 +43,39 @@ def ensure_env() -> None:
     stamp.write_text(digest)
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_chromium() -> None:
+    """The browser the join page's test uses: Debian's ``chromium`` package. Installed once, as
+    root with apt-get; elsewhere the test says what is missing (and fails in CI)."""
+    if CHROMIUM.exists() or shutil.which("chromium"):
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        print("(no chromium and no apt-get as root here: the join page's browser test will skip)", flush=True)
+        return
+    print("Installing chromium (headless browser for the join page's test) …", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+    def apt_get(*args: str) -> bool:
+        return subprocess.run([apt, *args], stdout=subprocess.DEVNULL, env=env).returncode == 0
+
+    # The package lists may be missing or old on a fresh machine: update only if needed.
+    if not apt_get("install", "-y", "-q", "chromium"):
+        apt_get("update", "-q")
+        if not apt_get("install", "-y", "-q", "chromium"):
+            print("(installing chromium failed: the join page's browser test cannot run)", flush=True)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("run", "test"):
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
     ensure_env()
+    if command == "test":
+        ensure_chromium()
     args = [str(BIN / "lotse"), "demo", *rest] if command == "run" else [str(PY), "-m", "pytest", *rest]
     os.chdir(ROOT)
     # Replace this process: Ctrl-C then reaches the bot directly and stops it cleanly.

@@ -53,6 +53,7 @@ from bot.matrix.events import (
     invites,
     recorded,
 )
+from bot.onboarding import service as onboarding
 from bot.pseudonym import Pseudonymizer, load_or_create_key
 from bot.render import to_html
 from bot.retention import service as retention
@@ -68,6 +69,7 @@ from bot.store.db import Database
 from bot.store.retention import RetentionStore
 from bot.store.state import StateStore
 from bot.store.stats import StatsStore
+from bot.web.joinpage import JoinPageServer
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +148,7 @@ class Lotse:
         self.ctx: BotContext | None = None
         self.gateway: MatrixGateway | None = None
         self.db: Database | None = None
+        self.join_page: JoinPageServer | None = None
         self.refs = ConfiguredRefs({})
 
     # -- start-up --------------------------------------------------------------------------
@@ -223,6 +226,9 @@ class Lotse:
             await retention.register_rooms(ctx, [RoomID(r) for r in gateway.client.rooms])
             await self._reload_waiting(ctx, gateway)
             await retention.load_at_start(ctx)
+            if self.settings.onboarding.page:
+                self.join_page = JoinPageServer(ctx)
+                ctx.join_page_url = await self.join_page.start()
             ctx.scheduler.start(Job("backfill", 3600, lambda: retention.backfill(ctx), first_delay=1))
             ctx.scheduler.start(
                 Job(
@@ -266,6 +272,8 @@ class Lotse:
                     raise task.exception()  # type: ignore[misc]
         finally:
             await ctx.scheduler.stop()
+            if self.join_page is not None:
+                await self.join_page.stop()
             if syncer is not None:
                 syncer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -472,7 +480,14 @@ class Lotse:
                     await ctx.state.forget_room(invite.room_id)
                     return
                 await runtime.start_intake(
-                    ctx, invite.room_id, invite.inviter, worker=None, notify_room=None, client_present=True
+                    ctx,
+                    invite.room_id,
+                    invite.inviter,
+                    worker=None,
+                    notify_room=None,
+                    client_present=True,
+                    # Someone invited may be about to send a pairing code: first hear what they say.
+                    announce=not await onboarding.expects_pairing(ctx),
                 )
             return
         key = "greeting.direct" if decision.room_kind == "direct" else "greeting.group"
@@ -561,6 +576,8 @@ class Lotse:
             return True
         if intake.subject != ctx.subject(msg.sender):
             return True  # only the client talks to the flow here
+        if await onboarding.on_client_text(ctx, intake, msg.body, msg.event_id):
+            return True  # a pairing code from an invited client
         if is_command(self.table, msg.body, "intake"):
             return False
         await runtime.on_text(ctx, intake, msg.body, msg.event_id)

@@ -244,6 +244,34 @@ class StatsSettings(_Section):
         return value
 
 
+class OnboardingSettings(_Section):
+    """Invitations for clients without an account (``!einladen``) and their join page."""
+
+    # How long an invitation (its registration token, its page) stays valid.
+    invite_days: int = Field(default=7, ge=1, le=60)
+    # The homeserver address clients type into Element; default: homeserver.url.
+    homeserver_url: str | None = None
+    # The join page: served by Lotse on this address (put the organisation's reverse proxy in
+    # front of it) and reached by clients at page_url. Port 0: any free port (tests).
+    page: bool = True
+    page_bind: str = "127.0.0.1"
+    page_port: int = Field(default=8091, ge=0, le=65535)
+    page_url: str | None = None
+
+    @field_validator("homeserver_url", "page_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL (expected e.g. https://lotse.example.org)")
+        if value.startswith("http://") and not _is_loopback(urlsplit(value).hostname or ""):
+            # The page shows a registration token: it must not cross the network in clear text.
+            raise ValueError(f"{value!r} is not encrypted: use https:// (plain http:// only on this machine)")
+        return value
+
+
 def default_policies_dir() -> Path:
     here = Path(__file__).resolve().parent
     for candidate in (here / "_data" / "policies", here.parent / "policies"):
@@ -272,6 +300,7 @@ class Settings(BaseSettings):
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     stats: StatsSettings = Field(default_factory=StatsSettings)
+    onboarding: OnboardingSettings = Field(default_factory=OnboardingSettings)
     # Consent notices, workers' rules and retention policies (see policies/README.md).
     policies_dir: Path = Field(default_factory=default_policies_dir)
     pseudonym_key_file: Path | None = None

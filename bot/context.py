@@ -19,6 +19,7 @@ from bot.roles import RoleResolver
 from bot.scheduler import Scheduler
 from bot.sealing import Sealer
 from bot.store.consent import ConsentStore
+from bot.store.invitations import InvitationStore
 from bot.store.retention import RetentionStore
 from bot.store.state import StateStore
 from bot.store.stats import StatsStore
@@ -74,6 +75,13 @@ class MatrixPort(Protocol):
 
     async def delete_media(self, mxc: str) -> bool: ...
 
+    # Registration tokens (Synapse admin API): invitations for people without an account.
+    async def create_registration_token(self, token: str, expiry_ms: int) -> bool: ...
+
+    async def registration_token_uses(self) -> dict[str, int] | None: ...
+
+    async def delete_registration_token(self, token: str) -> bool: ...
+
     def is_encrypted(self, room_id: RoomID) -> bool: ...
 
     async def server_time_ms(self) -> int | None: ...
@@ -122,12 +130,19 @@ class BotContext:
     policy_rooms: dict[str, RoomID] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
     started_at: float = field(default_factory=time.time)
+    # Where the join page for invitations is reachable (set once its server listens).
+    join_page_url: str | None = None
 
     def room_of_kind(self, kind: str) -> RoomID | None:
         return next((room for room, k in self.configured_rooms.items() if k == kind), None)
 
     def team_room(self) -> RoomID | None:
         return self.room_of_kind("team")
+
+    @property
+    def invitations(self) -> InvitationStore:
+        """Invitations for clients without an account (their tables share the one database)."""
+        return InvitationStore(self.consent.db)
 
     def admin_room(self) -> RoomID | None:
         return self.room_of_kind("admin")

@@ -11,7 +11,7 @@ import difflib
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from bot.commands.handlers import cases, consent, general, retention, stats
+from bot.commands.handlers import cases, consent, general, onboarding, retention, stats
 from bot.commands.types import ALL_ROLES, ALL_ROOM_KINDS, Arg, Command
 from bot.roles import Role
 
@@ -70,6 +70,8 @@ STAFF_ROOMS = frozenset({"direct", "group", "team", "admin", "leadership"})
 CLIENT_ROOMS = frozenset({"intake"})
 ADMINS = frozenset({Role.ADMIN})
 ADMIN_ROOM = frozenset({"admin"})
+# A worker's own 1:1 chat with the bot: invitations carry a token, not for the team room.
+WORKER_CHAT = frozenset({"direct"})
 
 COMMANDS = CommandTable(
     [
@@ -156,6 +158,32 @@ COMMANDS = CommandTable(
             roles=ALL_ROLES,
             room_kinds=CLIENT_ROOMS,
             handler=consent.delete,
+        ),
+        Command(
+            key="invite",
+            names={"de": "einladen", "en": "invite"},
+            roles=frozenset({Role.WORKER}),
+            room_kinds=WORKER_CHAT,
+            handler=onboarding.invite,
+            args=(Arg("arg.language", required=False),),
+            requires_rules=True,
+        ),
+        Command(
+            key="invitations",
+            names={"de": "einladungen", "en": "invitations"},
+            roles=frozenset({Role.WORKER}),
+            room_kinds=WORKER_CHAT,
+            handler=onboarding.invitations,
+            requires_rules=True,
+        ),
+        Command(
+            key="revoke_invitation",
+            names={"de": "zurückziehen", "en": "revoke"},
+            roles=frozenset({Role.WORKER}),
+            room_kinds=WORKER_CHAT,
+            handler=onboarding.revoke,
+            args=(Arg("arg.number"),),
+            requires_rules=True,
         ),
         Command(
             key="rules",

@@ -383,6 +383,7 @@ async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
         subject, keep_rooms=list(waiting), chats=[i.room_id for i in intakes if i.room_id not in waiting]
     )
     await ctx.stats.add_rights_request("erasure", subject, requested)
+    await ctx.invitations.forget_client(subject)
     await ctx.consent.unlink_receipts(subject)
     t = ctx.catalog.text
     parts = [t(language, "erase.done", redacted=str(redacted), media=str(media_deleted))]

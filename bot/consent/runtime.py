@@ -184,7 +184,10 @@ async def start_intake(
     worker: UserID | None,
     notify_room: RoomID | None,
     client_present: bool,
+    announce: bool = True,
 ) -> Intake:
+    """A new intake. ``announce=False``: the team hears of it with the client's first message,
+    unless that message pairs it with an invitation (see :mod:`bot.onboarding`)."""
     subject = await ctx.remember_person(client)
     worker_subject = await ctx.remember_person(worker) if worker else None
     intake = await ctx.consent.create_intake(
@@ -197,9 +200,52 @@ async def start_intake(
     log.info("intake #%d started (%s)", intake.intake_id, "by worker" if worker else "by client")
     if client_present:
         await say(ctx, room, language_menu(ctx), f"intake:{intake.intake_id}:menu")
-    if worker is None:
+    if worker is None and announce:
         await notify_worker(ctx, intake, "notify.new_intake", f"intake:{intake.intake_id}")
+    elif worker is None:
+        await ctx.state.put(_unannounced(intake.intake_id), "1")
     return intake
+
+
+def _unannounced(intake_id: int) -> str:
+    return f"intake-unannounced:{intake_id}"
+
+
+async def drop_pending_announcement(ctx: BotContext, intake: Intake) -> bool:
+    """Whether the team had not heard of this intake yet; it will not hear of it now."""
+    if await ctx.state.get(_unannounced(intake.intake_id)) is None:
+        return False
+    await ctx.state.delete(_unannounced(intake.intake_id))
+    return True
+
+
+async def announce_pending(ctx: BotContext, intake: Intake, cause: str) -> None:
+    """Tell the team of a request it has not heard of yet (its first message was no pairing code)."""
+    if await drop_pending_announcement(ctx, intake) and intake.worker is None:
+        await notify_worker(ctx, intake, "notify.new_intake", f"intake:{intake.intake_id}")
+
+
+async def start_with_worker(
+    ctx: BotContext, intake: Intake, worker: UserID, notify_room: RoomID, language: str, cause: str
+) -> None:
+    """An invited client's pairing code: the inviting worker is responsible (and told in
+    ``notify_room``); the invitation's language holds unless the client chose one already."""
+    subject = await ctx.remember_person(worker)
+    await ctx.consent.update_intake(intake.intake_id, worker=subject, notify_room=notify_room)
+    fresh = await ctx.consent.intake_by_id(intake.intake_id)
+    assert fresh is not None
+    view = await view_of(ctx, fresh)
+    effects: list[flow.Effect]
+    if fresh.state in ("waiting", "language"):
+        language = language if ctx.catalog.has_language(language) else ctx.catalog.default_language
+        effects = [
+            flow.SetLanguage(language),
+            flow.Say("onboarding.paired.client"),
+            *flow.after_language(view, vocabulary(ctx, language)),
+        ]
+    else:
+        effects = [flow.Say("onboarding.paired.client"), *flow.on_worker_assigned(view)]
+    await apply(ctx, fresh, effects, cause)
 
 
 async def client_joined(ctx: BotContext, intake: Intake, cause: str) -> None:

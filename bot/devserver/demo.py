@@ -30,6 +30,8 @@ from bot.devserver.tour import PEOPLE, TourState, banner
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8008
+# The join page for invitations (!einladen), on loopback like the homeserver.
+DEFAULT_PAGE_PORT = 8091
 BOT = "lotse"
 # (key in demo.json, owner, room name, kind in the bot's config)
 ROOMS = (
@@ -235,6 +237,9 @@ def _run_locked(directory: Path, port: int | None) -> int:
     try:
         server.start()
         prepare(directory, server, state_file, state)
+        state["page_port"] = free_port(state.get("page_port") or DEFAULT_PAGE_PORT)
+        state["config"]["onboarding"] = {"page_port": state["page_port"]}
+        _save(state_file, state)
         cfg_file = directory / "lotse.toml"
         cfg_file.write_text(_to_toml(state["config"]))
         settings = load_settings(cfg_file, env_file=None)

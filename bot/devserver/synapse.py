@@ -1,9 +1,10 @@
 """Start and stop a private Synapse homeserver, and register accounts on it.
 
 The server listens on 127.0.0.1 only, keeps everything in one folder (SQLite database, media,
-signing key, logs) and allows registration only through the shared secret, which is how the
-demo and the tests create accounts. Rate limits are relaxed: it serves one person's demo or
-one test run, not the public.
+signing key, logs). Accounts are created through the shared secret (the demo's people, the
+tests' personas) or, as for a client a worker invites, with a single-use registration token
+that the bot creates through the admin API: registration without a token is refused. Rate
+limits are relaxed: it serves one person's demo or one test run, not the public.
 """
 
 from __future__ import annotations
@@ -110,7 +111,9 @@ def write_config(
         "signing_key_path": str(directory / "signing.key"),
         "log_config": str(log_config),
         "report_stats": False,
-        "enable_registration": False,
+        # Registration only with a token (the bot's invitations); never open registration.
+        "enable_registration": True,
+        "registration_requires_token": True,
         "registration_shared_secret": _secret(directory / "registration_shared_secret"),
         "macaroon_secret_key": _secret(directory / "macaroon_secret_key"),
         "form_secret": _secret(directory / "form_secret"),
@@ -129,6 +132,7 @@ def write_config(
         "rc_admin_redaction": _RELAXED,
         "rc_key_requests": _RELAXED,
         "rc_3pid_validation": _RELAXED,
+        "rc_registration_token_validity": _RELAXED,
     }
     config.update(extra or {})
     path = directory / "homeserver.yaml"

@@ -52,6 +52,7 @@ from nio import (
 from bot.config import Settings
 from bot.ids import EventID, RoomAlias, RoomID, UserID, txn_id_for
 from bot.keyfiles import write_private
+from bot.matrix import admin_api
 from bot.matrix.events import MESSAGE_TYPES, Recorded, recorded
 from bot.matrix.retry import RetryPolicy, is_retryable_status
 
@@ -961,6 +962,15 @@ class MatrixGateway:
         if status != 200:
             log.warning("deleting media failed: %s %s", status, body.get("errcode"))
         return status == 200
+
+    async def create_registration_token(self, token: str, expiry_ms: int) -> bool:
+        return await admin_api.create_registration_token(self.raw, token, expiry_ms)
+
+    async def registration_token_uses(self) -> dict[str, int] | None:
+        return await admin_api.registration_token_uses(self.raw)
+
+    async def delete_registration_token(self, token: str) -> bool:
+        return await admin_api.delete_registration_token(self.raw, token)
 
     async def send_file(
         self, room_id: RoomID, data: bytes, filename: str, mimetype: str, txn_id: str

@@ -1,0 +1,1 @@
+"""Bringing in clients who have no account yet: invitations, pairing, the join page."""

@@ -1,0 +1,1 @@
+"""Lotse's own small web pages (the join page for invitations)."""
