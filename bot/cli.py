@@ -77,6 +77,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     roles = settings.roles
     print(f"  workers:          {len(roles.workers)} listed, {len(roles.worker_rooms)} rooms")
     print(f"  admins:           {len(roles.admins)} listed, {len(roles.admin_rooms)} rooms")
+    onboarding = settings.onboarding
+    if onboarding.page:
+        local = f"http://{onboarding.page_bind}:{onboarding.page_port} (this machine only)"
+        page = onboarding.page_url or local
+        print(f"  join page:        {page}")
+        if onboarding.page_url is None and not settings.homeserver.url.startswith("http://"):
+            print(
+                "  warning: invitations (!einladen) link to this machine only: set onboarding.page_url to"
+                " the join page's public https address (your reverse proxy), or onboarding.page = false"
+            )
     return 0
 
 

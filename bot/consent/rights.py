@@ -134,6 +134,26 @@ async def collect(ctx: BotContext, subject: str) -> dict[str, Any]:
         ),
         "not_stored": "Lotse stores no message texts; counts and dates only.",
         **({"your_messages": messages} if ctx.settings.consent.export_messages else {}),
+        **await _invitations(ctx, subject),
+    }
+
+
+async def _invitations(ctx: BotContext, subject: str) -> dict[str, Any]:
+    """The invitation that brought this person in, if any (not who sent it: that is the
+    worker's data; the case's worker is named in the consultation room)."""
+    invitations = await ctx.invitations.of_client(subject)
+    if not invitations:
+        return {}
+    return {
+        "invitation": [
+            {
+                "number": i.invitation_id,
+                "language": i.language,
+                "created": _date(i.created_at),
+                "used": _date(i.closed_at),
+            }
+            for i in invitations
+        ]
     }
 
 

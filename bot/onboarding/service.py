@@ -186,7 +186,7 @@ async def revoke(ctx: BotContext, worker: UserID, invitation_id: int, language: 
         or invitation.state_at(now_ms(ctx)) != OPEN
     ):
         return t(language, "onboarding.revoke.unknown", n=str(invitation_id))
-    await ctx.invitations.close(invitation.invitation_id, REVOKED)
+    await ctx.invitations.close(invitation.invitation_id, REVOKED, at_ms=now_ms(ctx))
     log.info("invitation #%d revoked", invitation.invitation_id)
     if not await _delete_token(ctx, invitation):
         return t(
@@ -266,13 +266,13 @@ async def _pairable(ctx: BotContext, invitation: Invitation) -> bool:
         uses = await _token_uses(ctx)
         if uses is not None and uses.get(invitation.token_hash, 0) > 0:
             return True
-    await ctx.invitations.close(invitation.invitation_id, EXPIRED)
+    await ctx.invitations.close(invitation.invitation_id, EXPIRED, at_ms=now)
     return False
 
 
 async def pair(ctx: BotContext, intake: Intake, invitation: Invitation, cause: str) -> None:
     """Link the intake to the inviting worker: they are responsible, and told in their chat."""
-    await ctx.invitations.close(invitation.invitation_id, USED, client=intake.subject)
+    await ctx.invitations.close(invitation.invitation_id, USED, client=intake.subject, at_ms=now_ms(ctx))
     await ctx.state.delete(f"pairing-misses:{intake.subject}")
     worker = await ctx.person(invitation.worker)
     log.info("intake #%d paired with invitation #%d", intake.intake_id, invitation.invitation_id)

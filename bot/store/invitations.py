@@ -140,12 +140,14 @@ class InvitationStore:
         )
         return row is not None
 
-    def close(self, invitation_id: int, state: str, *, client: str | None = None) -> asyncio.Future[None]:
+    def close(
+        self, invitation_id: int, state: str, *, client: str | None = None, at_ms: int | None = None
+    ) -> asyncio.Future[None]:
         """Used, revoked or expired: only an open invitation changes, once."""
         return self.db.write(
             "UPDATE invitation SET state = ?, closed_at = ?, client = ?"
             " WHERE invitation_id = ? AND state = 'open'",
-            (state, _now_ms(), client, invitation_id),
+            (state, at_ms if at_ms is not None else _now_ms(), client, invitation_id),
         )
 
     def forget_client(self, client: str) -> asyncio.Future[None]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.commands.dispatch import handle_message
 from bot.commands.registry import COMMANDS
-from bot.consent import runtime
+from bot.consent import rights, runtime
 from bot.context import BotContext
 from bot.i18n import Catalog
 from bot.ids import EventID, RoomID, UserID
@@ -363,12 +365,20 @@ async def test_the_team_hears_a_request_is_taken_if_it_was_announced(env: Env) -
     ]
 
 
-async def test_an_erasure_forgets_whom_an_invitation_brought(env: Env) -> None:
-    _, secret = await env.invite()
+async def test_the_invitation_is_in_the_clients_export_and_goes_with_an_erasure(env: Env) -> None:
+    _, secret = await env.invite("en")
     await env.new_client()
     assert await env.client_says(codes.derive(secret).pairing_display)
-    await env.ctx.invitations.forget_client(env.ctx.subject(CLIENT))
-    assert await env.ctx.invitations.of_client(env.ctx.subject(CLIENT)) == []
+    subject = env.ctx.subject(CLIENT)
+    data = await rights.collect(env.ctx, subject)
+    day = dt.datetime.fromtimestamp(T0, dt.UTC).date().isoformat()
+    assert data["invitation"] == [{"number": 1, "language": "en", "created": day, "used": day}]
+    assert env.ctx.subject(WORKER) not in json.dumps(data)  # the worker's data is not the client's
+    intake = await env.ctx.consent.intake_by_room(INTAKE_ROOM)
+    assert intake is not None
+    await rights.erase(env.ctx, intake, "$erase")
+    assert await env.ctx.invitations.of_client(subject) == []
+    assert "invitation" not in await rights.collect(env.ctx, subject)
 
 
 # -- the join page ------------------------------------------------------------------------------
