@@ -249,6 +249,9 @@ class Lotse:
                     lambda: resume_postponed_erasures(ctx),
                 )
             )
+            ctx.scheduler.start(
+                Job("invitations", 3600, lambda: onboarding.close_expired(ctx), first_delay=60)
+            )
             if self.refs.aliases:
                 every = s_minutes(self.settings.rooms.alias_retry_minutes)
                 ctx.scheduler.start(

@@ -271,8 +271,11 @@ async def _pairable(ctx: BotContext, invitation: Invitation) -> bool:
 
 
 async def pair(ctx: BotContext, intake: Intake, invitation: Invitation, cause: str) -> None:
-    """Link the intake to the inviting worker: they are responsible, and told in their chat."""
-    await ctx.invitations.close(invitation.invitation_id, USED, client=intake.subject, at_ms=now_ms(ctx))
+    """Link the intake to the inviting worker: they are responsible, and told in their chat.
+
+    The invitation is closed last: after a crash half-way, the same message pairs again, and
+    the sends repeat with the same transaction IDs (the homeserver drops them).
+    """
     await ctx.state.delete(f"pairing-misses:{intake.subject}")
     worker = await ctx.person(invitation.worker)
     log.info("intake #%d paired with invitation #%d", intake.intake_id, invitation.invitation_id)
@@ -287,6 +290,7 @@ async def pair(ctx: BotContext, intake: Intake, invitation: Invitation, cause: s
             txn_id_for(cause, "paired-worker"),
         )
         await _tell_client(ctx, intake, "onboarding.paired.connected", cause)
+        await ctx.invitations.close(invitation.invitation_id, USED, client=intake.subject, at_ms=now_ms(ctx))
         return
     announced = not await runtime.drop_pending_announcement(ctx, intake)
     await runtime.start_with_worker(ctx, intake, worker, invitation.worker_room, invitation.language, cause)
@@ -303,3 +307,22 @@ async def pair(ctx: BotContext, intake: Intake, invitation: Invitation, cause: s
             ctx.catalog.text(ctx.catalog.default_language, "onboarding.team.paired", n=str(intake.intake_id)),
             txn_id_for(cause, "paired-team"),
         )
+    await ctx.invitations.close(invitation.invitation_id, USED, client=intake.subject, at_ms=now_ms(ctx))
+
+
+async def close_expired(ctx: BotContext) -> int:
+    """Hourly: invitations past expiry and grace are closed as expired, and their tokens (which
+    the homeserver refuses by now anyway) deleted there. Returns how many were closed."""
+    cutoff = now_ms(ctx) - PAIRING_GRACE_MS
+    stale = await ctx.invitations.open_expired_before(cutoff)
+    if not stale:
+        return 0
+    uses = await ctx.matrix.registration_token_uses()
+    by_hash = {} if uses is None else {codes.token_hash(token): token for token in uses}
+    for invitation in stale:
+        token = by_hash.get(invitation.token_hash)
+        if token is not None:
+            await ctx.matrix.delete_registration_token(token)
+        await ctx.invitations.close(invitation.invitation_id, EXPIRED, at_ms=now_ms(ctx))
+    log.info("%d expired invitations closed", len(stale))
+    return len(stale)

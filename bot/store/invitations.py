@@ -140,6 +140,14 @@ class InvitationStore:
         )
         return row is not None
 
+    async def open_expired_before(self, cutoff_ms: int) -> list[Invitation]:
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM invitation WHERE state = 'open' AND expires_at < ?"
+            " ORDER BY invitation_id",
+            (cutoff_ms,),
+        )
+        return [i for i in (_invitation(r) for r in rows) if i is not None]
+
     def close(
         self, invitation_id: int, state: str, *, client: str | None = None, at_ms: int | None = None
     ) -> asyncio.Future[None]:

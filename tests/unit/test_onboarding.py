@@ -342,6 +342,20 @@ async def test_an_expired_invitation_pairs_only_if_its_token_was_used_in_time(en
     assert intake is not None and intake.worker == env.ctx.subject(WORKER)
 
 
+async def test_long_expired_invitations_are_closed_and_their_tokens_deleted(env: Env) -> None:
+    _, old = await env.invite()
+    env.now[0] += 86400
+    _, young = await env.invite()
+    env.now[0] += 6 * 86400 + 60  # the first expired a minute ago, the second not yet
+    assert await service.close_expired(env.ctx) == 0  # within the grace for pairing
+    env.now[0] += 7 * 86400
+    assert await service.close_expired(env.ctx) == 1
+    assert set(env.matrix.tokens) == {codes.derive(young).token}
+    row = await env.ctx.consent.db.fetchone("SELECT state FROM invitation WHERE invitation_id = 1")
+    assert row is not None and row[0] == "expired"
+    assert codes.derive(old).token not in env.matrix.tokens
+
+
 async def test_a_request_a_colleague_took_stays_theirs(env: Env) -> None:
     _, secret = await env.invite()
     intake = await env.new_client()
