@@ -28,6 +28,7 @@ import pytest
 from bot.devserver.synapse import Account, SynapseServer
 from bot.i18n import Catalog
 from bot.matrix.client import png_size
+from bot.onboarding.qr import qr_png
 from tests.e2e.conftest import BotHarness, PersonaFactory, unique
 from tests.e2e.personas import Persona, Seen
 
@@ -201,6 +202,7 @@ async def test_a_client_without_an_account_is_invited_registers_and_is_paired(
     assert content["msgtype"] == "m.image" and content["info"]["mimetype"] == "image/png"
     png = await worker.download(content)
     assert png_size(png) == (content["info"]["w"], content["info"]["h"])
+    assert png == qr_png(invitation.url)  # the same picture: the code opens the join page
     # The link in the text opens the join page, with the token on it, never cached.
     status, headers, html = await http_get(invitation.url)
     assert status == 200 and invitation.token in html and invitation.code in html
