@@ -63,6 +63,7 @@ from bot.roles import Role, RoleResolver
 from bot.roomrefs import ConfiguredRefs
 from bot.scheduler import Job
 from bot.sealing import Sealer, load_or_create_seal_key
+from bot.office import service as office
 from bot.stats import delivery as stats_delivery
 from bot.store.consent import ConsentStore, EventMeta
 from bot.store.db import Database
@@ -513,6 +514,10 @@ class Lotse:
                         await self._rights_in_direct(ctx, gateway, msg, intake.room_id)
                         return
                     await runtime.remind_outdated_consent(ctx, intake, msg.event_id)
+                    if not msg.body.lstrip().startswith("!"):
+                        # No one in (after hours, holiday, the worker away): one answer per
+                        # closed spell says when, who stands in, and whom to call if urgent.
+                        await office.answer_if_closed(ctx, intake, msg.sender, msg.room_id)
                 if not msg.body.lstrip().startswith("!"):
                     # The conversation itself is none of the bot's business.
                     await ctx.state.mark_handled(msg.event_id)

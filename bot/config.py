@@ -13,6 +13,7 @@ carrying one plain line per problem (which key, what is wrong, what is expected)
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import os
 import sys
@@ -280,6 +281,26 @@ def default_policies_dir() -> Path:
     return Path("policies")
 
 
+class OfficeSettings(_Section):
+    """When no one is in: holidays, and whom a client can reach in an emergency."""
+
+    # Days the whole organisation is closed (public holidays, team days), as YYYY-MM-DD.
+    holidays: list[dt.date] = Field(default_factory=list)
+    # Told to a client who writes when no one is in (crisis lines, emergency numbers).
+    emergency_contacts: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "de": [
+                "Notruf: 112",
+                "TelefonSeelsorge: 0800 111 0 111 (kostenlos, rund um die Uhr)",
+            ],
+            "en": [
+                "Emergency: 112",
+                "TelefonSeelsorge crisis line: 0800 111 0 111 (free, 24/7, German)",
+            ],
+        }
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LOTSE_",
@@ -301,6 +322,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     stats: StatsSettings = Field(default_factory=StatsSettings)
     onboarding: OnboardingSettings = Field(default_factory=OnboardingSettings)
+    office: OfficeSettings = Field(default_factory=OfficeSettings)
     # Consent notices, workers' rules and retention policies (see policies/README.md).
     policies_dir: Path = Field(default_factory=default_policies_dir)
     pseudonym_key_file: Path | None = None

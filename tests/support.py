@@ -42,6 +42,10 @@ class FakeMatrix:
     online: bool = True
     user_id: UserID = BOT
     sent: list[Sent] = field(default_factory=list)
+    # Room state as the fake server knows it: members and their display names.
+    room_members: dict[RoomID, list[UserID]] = field(default_factory=dict)
+    names: dict[UserID, str] = field(default_factory=dict)
+    invites: list[tuple[RoomID, UserID]] = field(default_factory=list)
     created: list[dict[str, Any]] = field(default_factory=list)
     power: dict[RoomID, dict[str, Any]] = field(default_factory=dict)
     redacted: list[tuple[RoomID, EventID]] = field(default_factory=list)
@@ -107,6 +111,7 @@ class FakeMatrix:
         return room
 
     async def invite(self, room_id: RoomID, user_id: UserID) -> bool:
+        self.invites.append((room_id, user_id))
         return True
 
     async def user_exists(self, user_id: UserID) -> bool:
@@ -145,6 +150,14 @@ class FakeMatrix:
 
     def is_encrypted(self, room_id: RoomID) -> bool:
         return room_id not in self.unencrypted
+
+    def display_name(self, room_id: RoomID, user_id: UserID) -> str | None:
+        if user_id not in self.room_members.get(room_id, ()):
+            return None
+        return self.names.get(user_id, user_id.split(":", 1)[0].lstrip("@"))
+
+    def members(self, room_id: RoomID) -> list[UserID]:
+        return list(self.room_members.get(room_id, ()))
 
     async def media_uploader(self, mxc: str) -> UserID | None:
         return self.uploaders.get(mxc)

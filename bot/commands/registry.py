@@ -11,7 +11,7 @@ import difflib
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from bot.commands.handlers import cases, consent, general, onboarding, retention, stats
+from bot.commands.handlers import cases, consent, general, office, onboarding, retention, stats
 from bot.commands.types import ALL_ROLES, ALL_ROOM_KINDS, Arg, Command
 from bot.roles import Role
 
@@ -115,6 +115,26 @@ COMMANDS = CommandTable(
             roles=frozenset({Role.WORKER}),
             room_kinds=STAFF_ROOMS,
             handler=cases.my_cases,
+            requires_rules=True,
+        ),
+        Command(
+            key="office_hours",
+            names={"de": "sprechzeiten", "en": "office-hours"},
+            aliases=("sprechzeit", "officehours", "hours"),
+            roles=frozenset({Role.WORKER}),
+            room_kinds=STAFF_ROOMS,
+            handler=office.office_hours,
+            args=(Arg("arg.hours", required=False),),
+            requires_rules=True,
+        ),
+        Command(
+            key="away",
+            names={"de": "abwesend", "en": "away"},
+            aliases=("urlaub", "abwesenheit", "absent"),
+            roles=frozenset({Role.WORKER}),
+            room_kinds=STAFF_ROOMS,
+            handler=office.away,
+            args=(Arg("arg.absence", required=False),),
             requires_rules=True,
         ),
         Command(

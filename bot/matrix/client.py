@@ -625,6 +625,22 @@ class MatrixGateway:
     def is_encrypted(self, room_id: RoomID) -> bool:
         return room_id in self.client.encrypted_rooms
 
+    def display_name(self, room_id: RoomID, user_id: UserID) -> str | None:
+        """A member's name in a room, from the room state the server sent (not from what a
+        message claims); None when the person is not a member there."""
+        room = self.client.rooms.get(room_id)
+        member = room.users.get(user_id) if room is not None else None
+        if member is None:
+            return None
+        return str(member.display_name or user_id.split(":", 1)[0].lstrip("@"))
+
+    def members(self, room_id: RoomID) -> list[UserID]:
+        """Joined and invited members of a room the bot is in, from the synced room state."""
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return []
+        return [UserID(u) for u in (*room.users, *room.invited_users)]
+
     async def _learn_room(self, room_id: RoomID) -> bool:
         encrypted = room_id in self.client.encrypted_rooms
         if not encrypted:

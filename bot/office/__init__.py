@@ -1,0 +1,1 @@
+"""Office hours and absences: what protects workers' private time (issue #11.5)."""
