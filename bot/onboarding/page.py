@@ -33,7 +33,7 @@ ul{padding-left:1.2em;margin:.4em 0}
 li{margin:.5em 0}
 a{color:#0b57d0}
 label{display:block;font-weight:600;margin-top:.6em}
-input{font:inherit;font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:1em;width:100%;
+input{font:inherit;font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:.85em;width:100%;
 box-sizing:border-box;padding:.4em;border:2px solid #555;border-radius:6px;background:#f4f4f4;color:#000}
 .hint{font-size:.85em;color:#444}
 .note{border-left:4px solid #0b57d0;padding:.2em .8em;background:#eef3fd}
