@@ -53,6 +53,7 @@ from bot.matrix.events import (
     invites,
     recorded,
 )
+from bot.office import service as office
 from bot.onboarding import service as onboarding
 from bot.pseudonym import Pseudonymizer, load_or_create_key
 from bot.render import to_html
@@ -63,7 +64,6 @@ from bot.roles import Role, RoleResolver
 from bot.roomrefs import ConfiguredRefs
 from bot.scheduler import Job
 from bot.sealing import Sealer, load_or_create_seal_key
-from bot.office import service as office
 from bot.stats import delivery as stats_delivery
 from bot.store.consent import ConsentStore, EventMeta
 from bot.store.db import Database
