@@ -27,6 +27,7 @@ from typing import Any
 from nio import MegolmEvent, SyncResponse
 
 from bot import roomrefs
+from bot.cases import lifecycle as cases
 from bot.commands.dispatch import client_rights_command, handle_message, is_command
 from bot.commands.registry import COMMANDS, CommandTable
 from bot.commands.types import Reply
@@ -588,6 +589,9 @@ class Lotse:
             return True  # a pairing code from an invited client
         if is_command(self.table, msg.body, "intake"):
             return False
+        if intake.state == "active" and await cases.is_closed(ctx, intake.intake_id):
+            await cases.client_writes_after_close(ctx, intake, msg.event_id)
+            return True
         await runtime.on_text(ctx, intake, msg.body, msg.event_id)
         return True
 
@@ -621,4 +625,7 @@ class Lotse:
             intake = await ctx.consent.intake_by_consultation(item.room_id)
             if intake is not None and intake.subject == subject:
                 await runtime.welcome_in_consultation(ctx, intake, item.event_id)
+            elif intake is not None:
+                # A colleague the case was handed to joined: from now on it is theirs.
+                await cases.complete_handover(ctx, intake, item.user_id, item.event_id)
         await ctx.state.mark_handled(item.event_id)

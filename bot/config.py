@@ -202,6 +202,9 @@ class RetentionSettings(_Section):
     # How long a redacted message's metadata (time, room, pseudonym: no content) is kept as
     # evidence that it was deleted; then it is deleted too.
     evidence_days: int = Field(default=90, ge=1)
+    # The policy (by name, from the policy files) that a case's room gets when it is closed
+    # with !abschluss; empty: the room keeps the policy it had.
+    closed_case_policy: str = "abgeschlossen"
 
 
 class StatsSettings(_Section):

@@ -46,6 +46,7 @@ class FakeMatrix:
     room_members: dict[RoomID, list[UserID]] = field(default_factory=dict)
     names: dict[UserID, str] = field(default_factory=dict)
     invites: list[tuple[RoomID, UserID]] = field(default_factory=list)
+    kicks: list[tuple[RoomID, UserID]] = field(default_factory=list)
     created: list[dict[str, Any]] = field(default_factory=list)
     power: dict[RoomID, dict[str, Any]] = field(default_factory=dict)
     redacted: list[tuple[RoomID, EventID]] = field(default_factory=list)
@@ -62,6 +63,10 @@ class FakeMatrix:
     uploaders: dict[str, UserID] = field(default_factory=dict)
     # (room, sender, ts, text): what the server would return for messages_of.
     history_texts: list[tuple[RoomID, UserID, int, str]] = field(default_factory=list)
+    # Rooms' names (m.room.name) and the accounts a user search finds, with display names.
+    room_names: dict[RoomID, str] = field(default_factory=dict)
+    directory: dict[UserID, str | None] = field(default_factory=dict)
+    state: list[tuple[RoomID, str, dict[str, Any]]] = field(default_factory=list)
     _counter: int = 0
 
     def _event(self) -> EventID:
@@ -114,6 +119,13 @@ class FakeMatrix:
         self.invites.append((room_id, user_id))
         return True
 
+    async def kick(self, room_id: RoomID, user_id: UserID, reason: str) -> bool:
+        self.kicks.append((room_id, user_id))
+        members = self.room_members.get(room_id, [])
+        if user_id in members:
+            members.remove(user_id)
+        return True
+
     async def user_exists(self, user_id: UserID) -> bool:
         return self.existing_users is None or user_id in self.existing_users
 
@@ -158,6 +170,24 @@ class FakeMatrix:
 
     def members(self, room_id: RoomID) -> list[UserID]:
         return list(self.room_members.get(room_id, ()))
+
+    async def room_name(self, room_id: RoomID) -> str | None:
+        return self.room_names.get(room_id)
+
+    async def search_users(self, term: str, *, admin_api: bool) -> list[tuple[UserID, str | None]]:
+        # Like Synapse's admin API: the term anywhere in the local part or the display name.
+        word = term.casefold()
+        return [
+            (user, name)
+            for user, name in self.directory.items()
+            if word in user.split(":", 1)[0].casefold() or word in (name or "").casefold()
+        ]
+
+    async def set_room_state(self, room_id: RoomID, event_type: str, content: dict[str, Any]) -> bool:
+        self.state.append((room_id, event_type, content))
+        if event_type == "m.room.name":
+            self.room_names[room_id] = str(content.get("name", ""))
+        return True
 
     async def media_uploader(self, mxc: str) -> UserID | None:
         return self.uploaders.get(mxc)

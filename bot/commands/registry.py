@@ -11,7 +11,7 @@ import difflib
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from bot.commands.handlers import cases, consent, general, office, onboarding, retention, stats
+from bot.commands.handlers import cases, consent, general, lifecycle, office, onboarding, retention, stats
 from bot.commands.types import ALL_ROLES, ALL_ROOM_KINDS, Arg, Command
 from bot.roles import Role
 
@@ -72,6 +72,8 @@ ADMINS = frozenset({Role.ADMIN})
 ADMIN_ROOM = frozenset({"admin"})
 # A worker's own 1:1 chat with the bot: invitations carry a token, not for the team room.
 WORKER_CHAT = frozenset({"direct"})
+# A case's own counselling room (the case is the room) and where staff talk about cases.
+CASE_ROOMS = STAFF_ROOMS | {"consultation"}
 
 COMMANDS = CommandTable(
     [
@@ -115,6 +117,26 @@ COMMANDS = CommandTable(
             roles=frozenset({Role.WORKER}),
             room_kinds=STAFF_ROOMS,
             handler=cases.my_cases,
+            requires_rules=True,
+        ),
+        Command(
+            key="handover",
+            names={"de": "übergabe", "en": "handover"},
+            aliases=("übergeben", "uebergeben"),
+            roles=STAFF,
+            room_kinds=CASE_ROOMS,
+            handler=lifecycle.handover,
+            args=(Arg("arg.case_and_person"),),
+            requires_rules=True,
+        ),
+        Command(
+            key="close_case",
+            names={"de": "abschluss", "en": "close"},
+            aliases=("abschließen", "abschliessen", "schließen"),
+            roles=STAFF,
+            room_kinds=CASE_ROOMS,
+            handler=lifecycle.close_case,
+            args=(Arg("arg.case", required=False),),
             requires_rules=True,
         ),
         Command(

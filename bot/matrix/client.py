@@ -487,6 +487,13 @@ class MatrixGateway:
             return False
         return True
 
+    async def kick(self, room_id: RoomID, user_id: UserID, reason: str) -> bool:
+        resp = await self.call("kick", lambda: self.client.room_kick(room_id, user_id, reason))
+        if isinstance(resp, ErrorResponse):
+            log.warning("removing a member from %s failed: %s", room_id, resp.status_code)
+            return False
+        return True
+
     async def joined_members(self, room_id: RoomID) -> set[UserID] | None:
         resp = await self.call("joined members", lambda: self.client.joined_members(room_id))
         if not isinstance(resp, JoinedMembersResponse):

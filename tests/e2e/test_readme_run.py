@@ -106,6 +106,11 @@ def fresh_copy(tmp_path: Path) -> Iterator[Path]:
     copy = tmp_path / "lotse"
     shutil.copytree(REPO, copy, ignore=IGNORED, symlinks=True)
     venv = Path(sys.prefix)
+    if venv.resolve() == (REPO / ".venv").resolve():
+        # The copy shares this venv: bring it up to date from the repository first, or the
+        # copy's dev.py would reinstall Lotse into it from the copy (a temporary folder), and
+        # .venv/bin/lotse would point there once the test is over.
+        subprocess.run([sys.executable, "-c", "import dev; dev.ensure_env()"], cwd=REPO, check=True)
     (copy / ".venv").symlink_to(venv, target_is_directory=True)
     yield copy
     for pid, _ in processes_under(copy):  # only if the test failed half-way

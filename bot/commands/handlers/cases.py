@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from bot.cases import lifecycle
 from bot.commands.types import Reply, Request
 from bot.context import BotContext
 
@@ -28,6 +29,8 @@ async def my_cases(ctx: BotContext, req: Request) -> Reply:
     me = ctx.subject(req.sender)
     lines: list[str] = []
     for intake in await ctx.consent.intakes_of_worker(me):
+        if await lifecycle.is_closed(ctx, intake.intake_id):
+            continue
         line = f"• #{intake.intake_id}"
         if intake.consultation_room is None:
             lines.append(f"{line} – {t(req.language, f'cases.state.{intake.state}')}")
