@@ -62,8 +62,15 @@ class BotHarness:
             data_dir=self.data_dir,
             roles={"workers": self.workers, "admins": self.admins, "worker_rooms": self.worker_rooms},
             rooms=self.rooms,
-            **self.extra,
+            **self._extra(),
         )
+
+    def _extra(self) -> dict[str, Any]:
+        """The test's extra settings; the join page on a free port unless a test chooses one
+        (several bots, and the demo, run at once in one test session)."""
+        extra = dict(self.extra)
+        extra["onboarding"] = {"page_port": 0, **extra.get("onboarding", {})}
+        return extra
 
     async def start(self, timeout: float = 60.0) -> Lotse:
         self._stop = asyncio.Event()
@@ -102,7 +109,7 @@ class BotHarness:
             "roles": {"workers": self.workers, "admins": self.admins},
             "rooms": dict(self.rooms),
         }
-        for key, value in self.extra.items():
+        for key, value in self._extra().items():
             if isinstance(value, dict):
                 sections[key] = value
             else:
