@@ -254,6 +254,10 @@ class Lotse:
             ctx.scheduler.start(
                 Job("invitations", 3600, lambda: onboarding.close_expired(ctx), first_delay=60)
             )
+            # Notifications kept while a worker asked for quiet go out when their hours begin.
+            ctx.scheduler.start(
+                Job("held notifications", 60, lambda: office.deliver_held(ctx), first_delay=20)
+            )
             if self.refs.aliases:
                 every = s_minutes(self.settings.rooms.alias_retry_minutes)
                 ctx.scheduler.start(

@@ -150,6 +150,16 @@ COMMANDS = CommandTable(
             requires_rules=True,
         ),
         Command(
+            key="quiet",
+            names={"de": "ruhe", "en": "quiet"},
+            aliases=("stumm", "mute"),
+            roles=frozenset({Role.WORKER}),
+            room_kinds=STAFF_ROOMS,
+            handler=office.quiet,
+            args=(Arg("arg.on_off", required=False),),
+            requires_rules=True,
+        ),
+        Command(
             key="away",
             names={"de": "abwesend", "en": "away"},
             aliases=("urlaub", "abwesenheit", "absent"),

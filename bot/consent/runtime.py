@@ -19,6 +19,7 @@ from bot.consent.answers import YesNo, is_question, matches_any, parse_yes_no, r
 from bot.consent.flow import IntakeView, Vocabulary
 from bot.context import BotContext
 from bot.ids import EventID, RoomID, UserID, txn_id_for
+from bot.office import service as office
 from bot.render import to_html
 from bot.store.consent import Intake
 
@@ -164,6 +165,10 @@ async def notify_worker(ctx: BotContext, intake: Intake, key: str, cause: str, *
     if room is None:
         log.warning("intake #%d: no room to notify the worker in", intake.intake_id)
         return
+    if not values and await office.hold_if_quiet(
+        ctx, intake.worker, intake.notify_room, room, key, intake.intake_id, f"{cause}:{key}"
+    ):
+        return  # the worker asked for quiet outside their hours: it waits for them
     language = (
         await ctx.state.language(intake.worker) if intake.worker else None
     ) or ctx.catalog.default_language

@@ -126,12 +126,12 @@ def emergency(ctx: BotContext, language: str) -> str:
 
 
 def date_text(language: str, day: dt.date) -> str:
-    """"24. Dezember", "December 24": the language's own way (CLDR), any language."""
+    """ "24. Dezember", "December 24": the language's own way (CLDR), any language."""
     return format_skeleton("MMMMd", day, locale=language)
 
 
 def weekday_date(language: str, day: dt.date) -> str:
-    """"Montag, 7. Dezember", "Monday, December 7": the weekday written out, which CLDR's
+    """ "Montag, 7. Dezember", "Monday, December 7": the weekday written out, which CLDR's
     skeletons only offer abbreviated ("Mo., 7. Dezember")."""
     skeleton = Locale.parse(language).datetime_skeletons.get("MMMMEd")
     if skeleton is None:
@@ -195,3 +195,64 @@ async def answer_if_closed(ctx: BotContext, intake: Intake, client: UserID, room
     await ctx.matrix.send_text(room, "\n\n".join(parts), txn_id_for("office", room, spell))
     log.info("automatic answer in %s (%s)", room, "absent" if absent else "closed")
     return True
+
+
+# -- quiet outside office hours ---------------------------------------------------------------
+
+QUIET = "office:quiet:"  # + worker pseudonym → "on"
+HELD = "office:held:"  # + worker pseudonym → [[room, key, case number, cause], ...]
+
+
+async def is_quiet(ctx: BotContext, worker: str) -> bool:
+    return await ctx.state.get(f"{QUIET}{worker}") == "on"
+
+
+async def set_quiet(ctx: BotContext, worker: str, on: bool) -> None:
+    if on:
+        await ctx.state.put(f"{QUIET}{worker}", "on")
+    else:
+        await ctx.state.delete(f"{QUIET}{worker}")
+
+
+async def hold_if_quiet(
+    ctx: BotContext, worker: str | None, team: RoomID | None, room: RoomID, key: str, case: int, cause: str
+) -> bool:
+    """Keep a notification about a worker's case that goes to their own chat with the bot until
+    their next office hours, if they asked for quiet and are off now. Only what can be said
+    again from the key and the case number is kept (never a client's words). Returns whether
+    it was held."""
+    if worker is None or not await is_quiet(ctx, worker):
+        return False
+    if await ctx.state.room_kind(room) != "direct":
+        return False  # a team room is shared: colleagues on duty must see it now
+    hours = await hours_for(ctx, worker, team)
+    if hours.hours.is_open(now(ctx), ctx.settings.office.holidays):
+        return False
+    held = json.loads(await ctx.state.get(f"{HELD}{worker}") or "[]")
+    held.append([room, key, case, cause])
+    await ctx.state.put(f"{HELD}{worker}", json.dumps(held))
+    return True
+
+
+async def deliver_held(ctx: BotContext) -> None:
+    """Post what was kept for workers whose office hours have begun, in one message per room."""
+    for key, raw in (await ctx.state.with_prefix(HELD)).items():
+        worker = key.removeprefix(HELD)
+        held = json.loads(raw)
+        if not held:
+            await ctx.state.delete(key)
+            continue
+        hours = await hours_for(ctx, worker, ctx.team_room())
+        if not hours.hours.is_open(now(ctx), ctx.settings.office.holidays):
+            continue
+        language = await ctx.state.language(worker) or ctx.catalog.default_language
+        by_room: dict[str, list[str]] = {}
+        for room, text_key, case, _ in held:
+            line = ctx.catalog.text(
+                language, text_key, n=str(case), age=str(ctx.settings.consent.minimum_age)
+            )
+            by_room.setdefault(room, []).append(line)
+        await ctx.state.delete(key)
+        for room, lines in by_room.items():
+            body = "\n\n".join([ctx.catalog.text(language, "office.held_header"), *lines])
+            await ctx.matrix.send_text(RoomID(room), body, txn_id_for("held", worker, room, held[0][3]))

@@ -31,6 +31,13 @@ class StateStore:
     def delete(self, key: str) -> asyncio.Future[None]:
         return self.db.write("DELETE FROM kv WHERE key = ?", (key,))
 
+    async def with_prefix(self, prefix: str) -> dict[str, str]:
+        """Every key starting with ``prefix`` (a literal, not a pattern) and its value."""
+        rows = await self.db.fetchall(
+            "SELECT key, value FROM kv WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        )
+        return {str(r[0]): str(r[1]) for r in rows}
+
     async def is_handled(self, event_id: EventID) -> bool:
         row = await self.db.fetchone("SELECT 1 FROM handled_event WHERE event_id = ?", (event_id,))
         return row is not None

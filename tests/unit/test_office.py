@@ -274,3 +274,33 @@ async def test_while_away_the_substitute_is_brought_in_once(env: Env) -> None:
     assert env.matrix.invites == [(ROOM, COLLEAGUE)]
     env.ctx.clock = lambda: at(28, 10).timestamp()  # back: the absence is over
     assert not await service.answer_if_closed(env.ctx, intake, CLIENT, ROOM)
+
+
+# --- quiet outside office hours ---------------------------------------------------------------
+
+
+async def test_quiet_keeps_notifications_in_the_workers_chat_until_their_hours(env: Env) -> None:
+    direct = RoomID("!chat-berger:example.org")
+    await env.ctx.state.set_room_kind(direct, "direct")
+    await env.command("!sprechzeiten Mo-Fr 9-16")
+    assert "Ruhe ist an" in await env.command("!ruhe an")
+    worker = env.ctx.subject(WORKER)
+    env.ctx.clock = lambda: at(4, 20).timestamp()  # Friday evening
+    assert await service.hold_if_quiet(env.ctx, worker, TEAM, direct, "notify.room_ready", 3, "c1")
+    assert await service.hold_if_quiet(env.ctx, worker, TEAM, direct, "notify.declined", 4, "c2")
+    # The team room is shared: colleagues on duty see it at once.
+    assert not await service.hold_if_quiet(env.ctx, worker, TEAM, TEAM, "notify.declined", 4, "c3")
+    await service.deliver_held(env.ctx)
+    assert not [s for s in env.matrix.sent if s.room_id == direct]  # still off duty
+    env.ctx.clock = lambda: at(7, 9, 1).timestamp()  # Monday morning
+    await service.deliver_held(env.ctx)
+    [bundle] = [s for s in env.matrix.sent if s.room_id == direct]
+    assert "Während deiner Ruhezeit" in bundle.body and "#3" in bundle.body and "#4" in bundle.body
+    await service.deliver_held(env.ctx)
+    assert len([s for s in env.matrix.sent if s.room_id == direct]) == 1  # once
+    # In office hours, or with quiet off, nothing is held.
+    assert not await service.hold_if_quiet(env.ctx, worker, TEAM, direct, "notify.declined", 5, "c4")
+    assert "Ruhe ist aus" in await env.command("!ruhe aus")
+    env.ctx.clock = lambda: at(4, 20).timestamp()
+    assert not await service.hold_if_quiet(env.ctx, worker, TEAM, direct, "notify.declined", 5, "c5")
+    assert "Beispiel" in await env.command("!ruhe vielleicht")

@@ -107,3 +107,22 @@ async def away(ctx: BotContext, req: Request) -> Reply:
     else:
         text += "\n" + t(lang, "office.away_no_substitute")
     return Reply(text)
+
+
+_ON = {"an", "ein", "on", "ja", "yes"}
+
+
+async def quiet(ctx: BotContext, req: Request) -> Reply:
+    """Notifications about one's own cases in one's chat with the bot wait for office hours."""
+    t, lang = ctx.catalog.text, req.language
+    worker = ctx.subject(req.sender)
+    if req.args:
+        word = req.args[0].casefold()
+        if word not in _ON | _OFF | {"nein", "no"}:
+            raise CommandError("office.quiet_how", command=_word(req, "quiet"))
+        await service.set_quiet(ctx, worker, word in _ON)
+    found = await service.hours_for(ctx, worker, _team_of(ctx, req))
+    state = "on" if await service.is_quiet(ctx, worker) else "off"
+    return Reply(
+        t(lang, f"office.quiet_{state}", hours=found.hours.spelled(lang), command=_word(req, "quiet"))
+    )
