@@ -224,6 +224,19 @@ class StatsSettings(_Section):
     periods_in_trend: int = Field(default=12, ge=2, le=52)
     # Names for team rooms in reports (room ID → name); others are shown as "Team 1", "Team 2", …
     team_names: dict[str, str] = Field(default_factory=dict)
+    # The leadership room's language (the whole report: text, page, PDF, CSV); default:
+    # default_language.
+    language: str | None = None
+
+    @field_validator("language")
+    @classmethod
+    def _report_lang(cls, value: str | None) -> str | None:
+        from bot.i18n import available_languages
+
+        languages = available_languages()
+        if value is not None and value not in languages:
+            raise ValueError(f"{value!r} has no message catalog (available: {', '.join(languages)})")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -276,6 +289,92 @@ class OnboardingSettings(_Section):
         return value
 
 
+def _mail_address(value: str) -> str:
+    value = value.strip()
+    local, at, domain = value.rpartition("@")
+    # No spaces, line breaks, separators or brackets: one plain address, nothing to inject.
+    if not at or not local or "." not in domain or any(c in value for c in " \t\r\n,;<>\"'"):
+        raise ValueError(f"{value!r} is not an e-mail address (expected e.g. leitung@example.org)")
+    return value
+
+
+MailAddress = Annotated[str, AfterValidator(_mail_address)]
+
+
+class ReportMailSettings(_Section):
+    """The leadership report by e-mail, through the organisation's SMTP server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    host: str
+    # Default: 587 for starttls, 465 for tls, 25 for none.
+    port: int | None = Field(default=None, ge=1, le=65535)
+    # starttls: plain connection upgraded before login; tls: encrypted from the start; none:
+    # only to a mail server on this machine (the report and the password would cross the
+    # network in clear text).
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password_file: Path | None = None
+    # A certificate authority of the organisation's own, if the server's certificate is not
+    # signed by one the system trusts.
+    ca_file: Path | None = None
+    sender: MailAddress = Field(alias="from")
+    to: list[MailAddress] = Field(min_length=1)
+    # Default: the report's language ([stats] language, else default_language).
+    language: str | None = None
+    timeout_seconds: float = Field(default=30, gt=0)
+    # A failed delivery is tried again after this, then after twice as long, … (at most 6 h).
+    retry_minutes: float = Field(default=5, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ReportMailSettings:
+        if self.security == "none" and not _is_loopback(self.host):
+            raise ValueError(
+                f"security = 'none' sends the report unencrypted: only for a mail server on this "
+                f"machine (127.0.0.1, localhost), not {self.host!r}; use starttls or tls"
+            )
+        if (self.username is None) != (self.password_file is None):
+            raise ValueError("username and password_file go together (or neither, without login)")
+        if self.password_file is not None:
+            _read_secret_file(self.password_file)  # readable now, not only on Monday morning
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise ValueError(f"ca_file {self.ca_file} does not exist")
+        if self.language is not None:
+            from bot.i18n import available_languages
+
+            if self.language not in available_languages():
+                raise ValueError(f"language {self.language!r} has no message catalog")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+    def password(self) -> str | None:
+        """Read when sending, so a changed password file needs no restart."""
+        secret = _read_secret_file(self.password_file)
+        return None if secret is None else secret.get_secret_value()
+
+
+class HealthSettings(_Section):
+    """The health and metrics endpoint (``/health``, ``/metrics``) for monitoring."""
+
+    # Served on its own listener, on this machine only by default: the figures carry no
+    # personal data, but nobody outside needs them. Port 0: any free port (tests).
+    enabled: bool = True
+    bind: str = "127.0.0.1"
+    port: int = Field(default=8092, ge=0, le=65535)
+    # /health says the sync loop is stuck when no sync has completed for this long.
+    sync_stale_seconds: float = Field(default=180, gt=0)
+
+
+class BackupSettings(_Section):
+    """``lotse backup``: what ``lotse doctor`` expects of it."""
+
+    # lotse doctor warns when the last backup (lotse backup) is older than this.
+    max_age_hours: float = Field(default=26, gt=0)
+
+
 def default_policies_dir() -> Path:
     here = Path(__file__).resolve().parent
     for candidate in (here / "_data" / "policies", here.parent / "policies"):
@@ -324,8 +423,12 @@ class Settings(BaseSettings):
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     stats: StatsSettings = Field(default_factory=StatsSettings)
+    # The leadership report by e-mail too (absent: Matrix only).
+    report_mail: ReportMailSettings | None = None
     onboarding: OnboardingSettings = Field(default_factory=OnboardingSettings)
     office: OfficeSettings = Field(default_factory=OfficeSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
     # Consent notices, workers' rules and retention policies (see policies/README.md).
     policies_dir: Path = Field(default_factory=default_policies_dir)
     pseudonym_key_file: Path | None = None

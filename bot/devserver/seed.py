@@ -121,6 +121,13 @@ async def _client(
         intake_room, subject, worker=worker, notify_room=team_room, state="active"
     )
     consent = {"subject": subject, "scope": "client", "purpose": PURPOSE, "notice_version": "1"}
+    # The consent question, a few minutes before the answer; some never answer.
+    bot = ctx.subject(ctx.matrix.user_id)
+    if out.message(intake_room, bot, first - dt.timedelta(minutes=rng.uniform(2, 20))):
+        await ctx.consent.update_intake(intake.intake_id, question_event=out.events[-1].event_id)
+    if rng.random() < 0.08:
+        await ctx.consent.update_intake(intake.intake_id, state="consent")
+        return
     if rng.random() < 0.1:
         await ctx.consent.append(
             **consent, language="de", decision="declined", method="text", at_ms=_ms(first)
@@ -145,6 +152,8 @@ async def _client(
         await ctx.consent.append(
             **consent, language=language, decision="withdrawn", method="command", at_ms=_ms(at)
         )
+        # The bot closes the counselling room at once (its notice there is the evidence).
+        out.message(room, bot, at + dt.timedelta(seconds=rng.uniform(0.5, 3)))
     for kind, share, days in (("access", 0.08, 0.2), ("erasure", 0.03, 1.0)):
         asked = first + dt.timedelta(days=rng.uniform(1, 40))
         if rng.random() < share and asked < out.now:

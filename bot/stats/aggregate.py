@@ -27,10 +27,14 @@ class Message:
 @dataclass(frozen=True)
 class ConsentEvent:
     subject: str
-    decision: str  # given | declined | withdrawn
+    decision: str  # asked (the consent question was shown) | given | declined | withdrawn
     ts_ms: int
     first: bool = False  # the subject's first consent ever: a new client
     team: str | None = None
+    # A withdrawal is honoured when the client's counselling room is closed for new messages:
+    # when the bot's closing notice went into it (the withdrawal's own time if there was no
+    # room to close); None while it is not seen closed.
+    closed_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,12 @@ class Figure:
 GROUPS: tuple[frozenset[str], ...] = (
     frozenset({"consent_given", "consent_declined", "consent_rate"}),
     frozenset({"client_contacts", "answered_in_target", "after_hours"}),
+    frozenset({"consent_withdrawn", "withdrawal_honoured", "withdrawal_minutes"}),
 )
 
 FIGURES = (
     "active_rooms",
+    "active_clients",
     "new_clients",
     "messages_clients",
     "messages_workers",
@@ -83,9 +89,12 @@ FIGURES = (
     "answered_in_target",
     "median_first_answer",
     "after_hours",
+    "consent_asked",
     "consent_given",
     "consent_declined",
     "consent_withdrawn",
+    "withdrawal_honoured",
+    "withdrawal_minutes",
     "consent_rate",
     "access_requests",
     "erasure_requests",
@@ -101,7 +110,9 @@ FIGURE_UNITS = {key: "count" for key in FIGURES} | {
     "answered_in_target": "percent",
     "after_hours": "percent",
     "consent_rate": "percent",
+    "withdrawal_honoured": "percent",
     "median_first_answer": "minutes",
+    "withdrawal_minutes": "minutes",
     "rights_turnaround": "minutes",
 }
 
@@ -147,6 +158,7 @@ def figures(
 
     rooms = {m.room for m in msgs}
     put("active_rooms", len(rooms), {m.sender for m in msgs})
+    put("active_clients", len({m.sender for m in clients}), {m.sender for m in clients})
     put("messages_clients", len(clients), {m.sender for m in clients})
     put("messages_workers", len(workers), {m.sender for m in workers})
 
@@ -176,9 +188,25 @@ def figures(
     )
 
     consents = [c for c in activity.consents if _in(c.ts_ms, lo_ms, hi_ms)]
-    for decision in ("given", "declined", "withdrawn"):
+    for decision in ("asked", "given", "declined", "withdrawn"):
         chosen = [c for c in consents if c.decision == decision]
         put(f"consent_{decision}", len(chosen), {c.subject for c in chosen})
+    withdrawals = [c for c in consents if c.decision == "withdrawn"]
+    closed = [c for c in withdrawals if c.closed_ms is not None]
+    put(
+        "withdrawal_honoured",
+        100.0 * len(closed) / len(withdrawals) if withdrawals else None,
+        {c.subject for c in withdrawals},
+        unit="percent",
+    )
+    put(
+        "withdrawal_minutes",
+        statistics.median(max(0, (c.closed_ms or c.ts_ms) - c.ts_ms) / 60000 for c in closed)
+        if closed
+        else None,
+        {c.subject for c in closed},
+        unit="minutes",
+    )
     new = [c for c in consents if c.first and c.decision == "given"]
     put("new_clients", len(new), {c.subject for c in new})
     decided = [c for c in consents if c.decision in ("given", "declined")]

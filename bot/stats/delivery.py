@@ -1,14 +1,16 @@
-"""Delivering the report to the leadership room on schedule, catching up once after downtime."""
+"""Delivering the report to the leadership room (and by e-mail) on schedule, catching up once
+after downtime."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 
 from bot.context import BotContext
 from bot.ids import txn_id_for
+from bot.stats import mail, rollup
 from bot.stats import report as stats_report
-from bot.stats import rollup
 from bot.stats.periods import Period, period_containing
 
 log = logging.getLogger(__name__)
@@ -31,29 +33,41 @@ def due_period(now_local: dt.datetime, weekday: int, at: dt.time, last_label: st
 
 
 async def deliver(ctx: BotContext, period: Period, cause: str) -> bool:
+    """Post the report to the leadership room (text, the page as a picture, its PDF, the CSV)
+    and queue it for e-mail; False if there is nowhere to send it."""
     room = ctx.room_of_kind("leadership")
-    if room is None:
-        log.warning("no leadership room configured; report %s not sent", period.label)
+    if room is None and ctx.settings.report_mail is None:
+        log.warning("no leadership room and no report_mail configured; report %s not sent", period.label)
         return False
-    language = ctx.catalog.default_language
     report = await stats_report.build(ctx, period)
-    text = stats_report.render_text(ctx, report, language)
-    await ctx.matrix.send_text(room, text, txn_id_for(cause, period.label, "text"))
-    await ctx.matrix.send_file(
-        room,
-        stats_report.render_png(ctx, report, language),
-        f"lotse-{period.label}.png",
-        "image/png",
-        txn_id_for(cause, period.label, "png"),
-    )
-    await ctx.matrix.send_file(
-        room,
-        stats_report.render_csv(ctx, report, language).encode(),
-        f"lotse-{period.label}.csv",
-        "text/csv; charset=utf-8",
-        txn_id_for(cause, period.label, "csv"),
-    )
-    log.info("leadership report %s delivered", period.label)
+    if room is not None:
+        language = stats_report.language_of(ctx)
+        text = stats_report.render_text(ctx, report, language)
+
+        def pictures() -> tuple[bytes, bytes]:
+            return (
+                stats_report.render_png(ctx, report, language),
+                stats_report.render_pdf(ctx, report, language),
+            )
+
+        png, pdf = await asyncio.to_thread(pictures)
+        name = f"lotse-{period.label}"
+        await ctx.matrix.send_text(room, text, txn_id_for(cause, period.label, "text"))
+        await ctx.matrix.send_file(
+            room, png, f"{name}.png", "image/png", txn_id_for(cause, period.label, "png")
+        )
+        await ctx.matrix.send_file(
+            room, pdf, f"{name}.pdf", "application/pdf", txn_id_for(cause, period.label, "pdf")
+        )
+        await ctx.matrix.send_file(
+            room,
+            stats_report.render_csv(ctx, report, language).encode(),
+            f"{name}.csv",
+            "text/csv; charset=utf-8",
+            txn_id_for(cause, period.label, "csv"),
+        )
+        log.info("leadership report %s delivered", period.label)
+    await mail.enqueue(ctx, period.label)
     return True
 
 
@@ -65,7 +79,7 @@ async def scheduled(ctx: BotContext) -> None:
     period = due_period(
         now, s.report_weekday, dt.time.fromisoformat(s.report_time), await ctx.state.get(LAST)
     )
-    if period is None:
-        return
-    if await deliver(ctx, period, "schedule"):
+    if period is not None and await deliver(ctx, period, "schedule"):
         await ctx.state.put(LAST, period.label)
+    # E-mails that failed before are tried again when their back-off is over.
+    await mail.run_due(ctx)

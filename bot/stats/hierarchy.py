@@ -29,6 +29,7 @@ ADDITIVE_OVER_TIME = (
     "messages_workers",
     "client_contacts",
     "new_clients",
+    "consent_asked",
     "consent_given",
     "consent_declined",
     "consent_withdrawn",

@@ -59,7 +59,7 @@ def rotate(activity: Activity, ctx: BotContext, label: str) -> Activity:
             for m in activity.messages
         ],
         [
-            ConsentEvent(tag(c.subject), c.decision, c.ts_ms, c.first, c.team and tag(c.team))
+            ConsentEvent(tag(c.subject), c.decision, c.ts_ms, c.first, c.team and tag(c.team), c.closed_ms)
             for c in activity.consents
         ],
         [RightsRequest(r.kind, tag(r.subject), r.requested_ms, r.served_ms) for r in activity.rights],
@@ -173,7 +173,10 @@ async def _month(ctx: BotContext, period: Period) -> FrozenPeriod:
             round((cells[key].raw or 0.0) * (cells["client_contacts"].raw or 0.0) / 100.0) for cells in org
         )
 
-    values: dict[str, float | None] = {key: total(key) for key in ADDITIVE_OVER_TIME}
+    # A figure added after some of these weeks were frozen: they never showed it, and the
+    # month cannot be their sum, so the month does not show it either.
+    missing = {key for key in ADDITIVE_OVER_TIME if any(key not in cells for cells in org)}
+    values: dict[str, float | None] = {key: total(key) for key in ADDITIVE_OVER_TIME if key not in missing}
     values["answered_in_target"] = _share(counted("answered_in_target"), total("client_contacts"))
     values["after_hours"] = _share(counted("after_hours"), total("client_contacts"))
     values["consent_rate"] = _share(
@@ -182,6 +185,7 @@ async def _month(ctx: BotContext, period: Period) -> FrozenPeriod:
     month = {
         key: Figure(key, values[key], f.persons, f.about_people, f.unit) if key in values else f
         for key, f in live.items()
+        if key not in missing
     }
     hidden = below_threshold(month, k)
 
@@ -191,7 +195,7 @@ async def _month(ctx: BotContext, period: Period) -> FrozenPeriod:
     amounts: dict[str, list[float]] = {}
     for (week, _), cells in zip(weeks, org, strict=True):
         for key in ADDITIVE_OVER_TIME:
-            if not cells[key].suppressed:
+            if key in missing or not cells[key].suppressed:
                 continue
             if week.label not in week_figures:
                 wlo, whi = week.bounds_ms(hours.tz)

@@ -9,6 +9,9 @@ from bot.stats.aggregate import Activity, ConsentEvent, Message, RetentionRun, R
 from bot.store.consent import now_ms
 from bot.store.db import Database
 
+# How much earlier than the bot's record the homeserver may date the bot's next message.
+CLOCK_SKEW_MS = 2_000
+
 
 @dataclass(frozen=True)
 class FrozenCell:
@@ -36,6 +39,9 @@ class StatsStore:
         # Freezing reads live data and then writes: one at a time, so two requests for the
         # same period cannot store two different versions of it.
         self.freezing = asyncio.Lock()
+        # One e-mail run at a time: the scheduled one and one started by a delivery must not
+        # send the same report twice.
+        self.mailing = asyncio.Lock()
 
     def add_rights_request(
         self, kind: str, subject: str, requested_ms: int, served_ms: int | None = None
@@ -104,20 +110,56 @@ class StatsStore:
                 " GROUP BY subject"
             )
         }
+        # A withdrawal is honoured when the bot closed the client's counselling room: its
+        # closing notice is the bot's first message there from the moment of the withdrawal
+        # (a little earlier for the homeserver's clock). No room: nothing to close.
         consents = [
-            ConsentEvent(r[1], r[2], int(r[3]), (r[1], int(r[0])) in firsts, subject_team.get(r[1]))
+            ConsentEvent(
+                r[1],
+                r[2],
+                int(r[3]),
+                (r[1], int(r[0])) in firsts,
+                subject_team.get(r[1]),
+                None
+                if r[2] != "withdrawn"
+                else (int(r[3]) if not r[4] else None if r[5] is None else int(r[5])),
+            )
             for r in await self.db.fetchall(
-                "SELECT seq, subject, decision, recorded_at FROM consent_log WHERE scope = 'client'"
-                " AND decision IN ('given', 'declined', 'withdrawn')"
-                " AND recorded_at >= ? AND recorded_at < ?",
+                "SELECT c.seq, c.subject, c.decision, c.recorded_at,"
+                " EXISTS (SELECT 1 FROM intake i WHERE i.subject = c.subject"
+                "   AND i.consultation_room IS NOT NULL),"
+                " (SELECT MIN(e.ts) FROM event_meta e JOIN intake i ON i.consultation_room = e.room_id"
+                "   WHERE i.subject = c.subject AND e.sender = ? AND e.ts >= c.recorded_at - ?"
+                "   AND e.ts < ?)"
+                " FROM consent_log c WHERE c.scope = 'client'"
+                " AND c.decision IN ('given', 'declined', 'withdrawn')"
+                " AND c.recorded_at >= ? AND c.recorded_at < ?",
+                (bot_subject, CLOCK_SKEW_MS, hi_ms, lo_ms, hi_ms),
+            )
+        ]
+        # Asked: the consent question was shown (its event, as the bot recorded it).
+        consents += [
+            ConsentEvent(r[0], "asked", int(r[1]), team=subject_team.get(r[0]))
+            for r in await self.db.fetchall(
+                "SELECT i.subject, MIN(e.ts) FROM intake i JOIN event_meta e ON e.event_id = i.question_event"
+                " WHERE e.ts >= ? AND e.ts < ? GROUP BY i.subject, i.question_event",
                 (lo_ms, hi_ms),
             )
         ]
+        # An erasure is done when its receipt is complete (rooms under a legal hold or a
+        # documentation duty, and refused redactions, finish later); an access request when
+        # the export was sent.
         rights = [
             RightsRequest(r[0], r[1], int(r[2]), None if r[3] is None else int(r[3]))
             for r in await self.db.fetchall(
-                "SELECT kind, subject, requested_at, served_at FROM rights_request"
-                " WHERE requested_at >= ? AND requested_at < ?",
+                "SELECT r.kind, r.subject, r.requested_at,"
+                " CASE WHEN r.kind = 'erasure' AND EXISTS (SELECT 1 FROM erasure_receipt x"
+                "   WHERE x.subject = r.subject AND x.requested_at = r.requested_at)"
+                " THEN (SELECT CASE WHEN x.held_rooms = 0 THEN x.completed_at END FROM erasure_receipt x"
+                "   WHERE x.subject = r.subject AND x.requested_at = r.requested_at"
+                "   ORDER BY x.seq DESC LIMIT 1)"
+                " ELSE r.served_at END"
+                " FROM rights_request r WHERE r.requested_at >= ? AND r.requested_at < ?",
                 (lo_ms, hi_ms),
             )
         ]
@@ -130,6 +172,37 @@ class StatsStore:
             )
         ]
         return Activity(messages, consents, rights, retention)
+
+    # -- evidence for the data-protection section --------------------------------------------
+
+    async def sweeps(self, lo_ms: int, hi_ms: int) -> list[tuple[int, int | None]]:
+        """(started, finished) of the retention sweeps started in a span, oldest first."""
+        rows = await self.db.fetchall(
+            "SELECT started_at, finished_at FROM retention_run WHERE started_at >= ? AND started_at < ?"
+            " ORDER BY started_at",
+            (lo_ms, hi_ms),
+        )
+        return [(int(r[0]), None if r[1] is None else int(r[1])) for r in rows]
+
+    async def first_sweep(self) -> int | None:
+        value = await self.db.fetchval("SELECT MIN(started_at) FROM retention_run")
+        return None if value is None else int(value)
+
+    async def open_erasures(self) -> dict[str, int]:
+        """Erasures not finished yet, by why they wait: ``retry`` (redactions the homeserver
+        refused) and ``postponed`` (a legal hold or a documentation duty); one per person."""
+        row = await self.db.fetchone(
+            "SELECT COUNT(DISTINCT CASE WHEN reason = 'retry' THEN receipt END),"
+            " COUNT(DISTINCT CASE WHEN reason != 'retry' THEN receipt END) FROM erasure_pending"
+        )
+        return {"retry": int(row[0] or 0), "postponed": int(row[1] or 0)} if row else {}
+
+    async def kv_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
+        """State entries whose key starts with ``prefix`` (the e-mails still to send)."""
+        rows = await self.db.fetchall(
+            "SELECT key, value FROM kv WHERE substr(key, 1, ?) = ? ORDER BY key", (len(prefix), prefix)
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     # -- frozen periods ----------------------------------------------------------------------
 

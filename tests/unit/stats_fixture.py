@@ -40,22 +40,24 @@ def ms(period: Period, day: int, hour: int, minute: int = 0, extra_ms: int = 0) 
 
 async def fill(ctx: BotContext) -> Filled:
     """W47: 8 rooms, each with a client request (two messages) answered by one of 3 workers the
-    same morning; consents: 4 given, 3 declined, 1 withdrawn; 3 access and 1 erasure request;
+    same morning; consents: 7 asked, 4 given, 3 declined, 1 withdrawn; 3 access and 1 erasure request;
     one retention run. W45 and W46 have smaller activity, for the trend."""
     out = Filled()
     out.users = [*CLIENTS, *WORKERS, OUTSIDER, ctx.matrix.user_id]
     out.rooms = [*ROOMS, *INTAKE_ROOMS, TEAM]
     db = ctx.consent.db
+    intakes = []
     for i, (client, room, intake_room) in enumerate(zip(CLIENTS, ROOMS, INTAKE_ROOMS, strict=True)):
         await ctx.state.set_room_kind(room, "consultation")
         await ctx.state.set_room_kind(intake_room, "intake")
-        await ctx.consent.create_intake(
+        intake = await ctx.consent.create_intake(
             intake_room,
             ctx.subject(client),
             worker=ctx.subject(WORKERS[i % 3]),
             notify_room=TEAM,
             state="active",
         )
+        intakes.append(intake)
     await ctx.state.set_room_kind(TEAM, "team")
     for worker in WORKERS:
         await ctx.consent.append(
@@ -93,6 +95,10 @@ async def fill(ctx: BotContext) -> Filled:
         for i in range(n):
             event(ROOMS[i], CLIENTS[i], ms(earlier, 2, 14, i, 321))
             event(ROOMS[i], WORKERS[i % 3], ms(earlier, 3, 9, i, 654))
+    # The consent question, shown to the seven who then decided (Monday morning).
+    for n, intake in enumerate(intakes[:7]):
+        event(intake.room_id, ctx.matrix.user_id, ms(week, 0, 8, n, 31 + n))
+        await ctx.consent.update_intake(intake.intake_id, question_event=metas[-1].event_id)
     await ctx.consent.record_events(metas)
 
     async def consent(client: UserID, decision: str, ts: int, n: int) -> None:

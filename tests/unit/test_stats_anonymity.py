@@ -213,7 +213,7 @@ def test_laplace_noise_is_non_negative_and_random() -> None:
 
 
 def test_figure_names_are_fixed_and_about_the_organisation() -> None:
-    assert len(FIGURES) == len(set(FIGURES)) == 18
+    assert len(FIGURES) == len(set(FIGURES)) == 22
     for name in FIGURES:
         assert name.replace("_", "").isalpha(), name  # no embedded IDs, numbers or separators
         words = name.split("_")

@@ -111,15 +111,16 @@ async def test_deliver_sends_text_png_and_csv(lead: tuple[BotContext, FakeMatrix
     ctx, matrix, _ = lead
     filled = await fill(ctx)
     assert await delivery.deliver(ctx, PERIOD, "test")
-    assert [s.room_id for s in matrix.sent] == [LEAD, LEAD, LEAD]
-    text, png, table = matrix.sent
+    assert [s.room_id for s in matrix.sent] == [LEAD, LEAD, LEAD, LEAD]
+    text, png, pdf, table = matrix.sent
     assert text.filename is None
-    assert text.body.splitlines()[0] == ctx.catalog.text("de", "stats.title.week", period="2026-W47")
+    assert text.body.splitlines()[0] == "📊 Lotse-Bericht für KW 47 (16.–22.11.)"
     assert png.filename == "lotse-2026-W47.png" and png.data is not None and png.data.startswith(PNG_MAGIC)
+    assert pdf.filename == "lotse-2026-W47.pdf" and pdf.data is not None and pdf.data.startswith(b"%PDF-")
     assert table.filename == "lotse-2026-W47.csv" and table.data is not None
     rows = list(csv.reader(io.StringIO(table.data.decode("utf-8-sig")), delimiter=";"))
     assert len(rows) == 1 + 12 and len(rows[0]) == 2 + len(FIGURES)  # a row per period
-    assert len({s.txn_id for s in matrix.sent}) == 3
+    assert len({s.txn_id for s in matrix.sent}) == 4
     secrets = identifiers(ctx, filled, [p.label for p in PERIOD.trend(12)])
     for sent in matrix.sent:
         payload = sent.body + (sent.data or b"").decode("latin-1")
@@ -146,16 +147,21 @@ async def test_scheduled_delivers_once(lead: tuple[BotContext, FakeMatrix, Datab
     ctx, matrix, _ = lead
     clock_at(ctx, local(*MONDAY, 9))
     await delivery.scheduled(ctx)
-    assert [s.filename for s in matrix.sent] == [None, "lotse-2026-W47.png", "lotse-2026-W47.csv"]
+    assert [s.filename for s in matrix.sent] == [
+        None,
+        "lotse-2026-W47.png",
+        "lotse-2026-W47.pdf",
+        "lotse-2026-W47.csv",
+    ]
     assert await ctx.state.get(delivery.LAST) == "2026-W47"
     await delivery.scheduled(ctx)
     clock_at(ctx, local(2026, 11, 27, 16))
     await delivery.scheduled(ctx)
-    assert len(matrix.sent) == 3
+    assert len(matrix.sent) == 4
     # A week later, the next one.
     clock_at(ctx, local(2026, 11, 30, 8, 1))
     await delivery.scheduled(ctx)
-    assert len(matrix.sent) == 6
+    assert len(matrix.sent) == 8
     assert matrix.sent[-1].filename == "lotse-2026-W48.csv"
     assert await ctx.state.get(delivery.LAST) == "2026-W48"
 
@@ -168,7 +174,7 @@ async def test_scheduled_waits_for_the_delivery_time(lead: tuple[BotContext, Fak
     assert matrix.sent == []
     clock_at(ctx, local(*MONDAY, 8, 0))
     await delivery.scheduled(ctx)
-    assert len(matrix.sent) == 3
+    assert len(matrix.sent) == 4
     assert await ctx.state.get(delivery.LAST) == "2026-W47"
 
 
@@ -180,7 +186,11 @@ async def test_scheduled_catches_up_once_after_downtime(
     clock_at(ctx, local(2026, 11, 25, 10))
     await delivery.scheduled(ctx)
     await delivery.scheduled(ctx)
-    assert [s.filename for s in matrix.sent if s.filename] == ["lotse-2026-W47.png", "lotse-2026-W47.csv"]
+    assert [s.filename for s in matrix.sent if s.filename] == [
+        "lotse-2026-W47.png",
+        "lotse-2026-W47.pdf",
+        "lotse-2026-W47.csv",
+    ]
     assert await ctx.state.get(delivery.LAST) == "2026-W47"
 
 
@@ -193,7 +203,7 @@ async def test_scheduled_uses_the_organisation_time_zone(tmp_path: Path) -> None
         clock_at(ctx, dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.UTC))
         await delivery.scheduled(ctx)
         assert await ctx.state.get(delivery.LAST) == "2026-W47"
-        assert len(matrix.sent) == 3
+        assert len(matrix.sent) == 4
     finally:
         await db.close()
 
@@ -226,7 +236,7 @@ async def test_command_posts_the_report(lead: tuple[BotContext, FakeMatrix, Data
     ctx, matrix, _ = lead
     text = await command(ctx, "!statistik 2026-W47")
     assert text == ctx.catalog.text("de", "stats.posted", period="2026-W47")
-    assert [s.room_id for s in matrix.sent] == [LEAD] * 3
+    assert [s.room_id for s in matrix.sent] == [LEAD] * 4
     assert matrix.sent[1].filename == "lotse-2026-W47.png"
     assert matrix.texts_to(ADMIN_ROOM) == []  # the reply is returned, the report goes to leadership
 
@@ -236,9 +246,7 @@ async def test_command_month(lead: tuple[BotContext, FakeMatrix, Database]) -> N
     assert await command(ctx, "!statistik 2026-10") == ctx.catalog.text(
         "de", "stats.posted", period="2026-10"
     )
-    assert matrix.sent[0].body.splitlines()[0] == ctx.catalog.text(
-        "de", "stats.title.month", period="2026-10"
-    )
+    assert matrix.sent[0].body.splitlines()[0] == "📊 Lotse-Bericht für Oktober 2026 (28.9.–1.11.)"
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,9 @@ async def test_month_report(env: tuple[BotContext, Database, Filled]) -> None:
     assert [label for label, _ in report.trend][-2:] == ["2026-10", "2026-11"]
     assert value(report, "messages_clients") == 16 + 4 + 3
     text = stats_report.render_text(ctx, report, "en")
-    assert text.splitlines()[0] == ctx.catalog.text("en", "stats.title.month", period="2026-11")
+    assert text.splitlines()[0] == "📊 Lotse report for November 2026 (2–29 Nov)"
+    german = stats_report.render_text(ctx, report, "de")
+    assert german.splitlines()[0] == "📊 Lotse-Bericht für November 2026 (2.–29.11.)"
 
 
 async def test_text_de_and_en(env: tuple[BotContext, Database, Filled]) -> None:
@@ -99,16 +101,40 @@ async def test_text_de_and_en(env: tuple[BotContext, Database, Filled]) -> None:
         t = ctx.catalog.text
         text = stats_report.render_text(ctx, report, lang)
         lines = text.splitlines()
-        assert lines[0] == t(lang, "stats.title.week", period="2026-W47")
-        assert f"• {t(lang, 'stats.figure.messages_clients')}: 16" in lines
-        assert f"• {t(lang, 'stats.figure.consent_rate')}: 57 %" in lines
+        # The period as people name it; the machine label stays in file names and the CSV.
+        assert (
+            lines[0]
+            == {
+                "de": "📊 Lotse-Bericht für KW 47 (16.–22.11.)",
+                "en": "📊 Lotse report for week 47 (16–22 Nov)",
+            }[lang]
+        )
+        assert (
+            lines[1]
+            == {
+                "de": "In KW 47 (16.–22.11.) haben 8 Klient·innen über Lotse Kontakt aufgenommen; 100\u202f%"
+                " ihrer Anliegen wurden innerhalb von 8 Arbeitsstunden beantwortet.",
+                "en": "In week 47 (16–22 Nov), 8 clients got in touch through Lotse; 100% of their requests"
+                " were answered within 8 working hours.",
+            }[lang]
+        )
+        change = {"de": "+12 ggü. KW 46", "en": "+12 vs week 46"}[lang]
+        assert f"• {t(lang, 'stats.figure.messages_clients')}: 16 ({change})" in lines
+        rate = {"de": "57\u202f%", "en": "57%"}[lang]
+        assert f"• {t(lang, 'stats.figure.consent_rate')}: {rate}" in lines
         assert f"• {t(lang, 'stats.figure.consent_withdrawn')}: {t(lang, 'stats.too_few')}" in lines
-        # German decimal comma, English point.
-        hours = {"de": "1,1", "en": "1.1"}[lang]
-        assert f"• {t(lang, 'stats.figure.median_first_answer')}: {t(lang, 'stats.hours', n=hours)}" in lines
+        # Durations in hours and minutes (63.5 min), and how they changed (from 4 hours).
+        answer = {
+            "de": "1 Std. 4 min (−2 Std. 56 min ggü. KW 46)",
+            "en": "1 h 4 min (−2 h 56 min vs week 46)",
+        }
+        assert f"• {t(lang, 'stats.figure.median_first_answer')}: {answer[lang]}" in lines
         assert t(lang, "stats.rules", k="3") in lines
-        assert len([line for line in lines if line.startswith("• ")]) == len(FIGURES)
+        figure_lines = [line for line in lines if line.startswith("• ")]
+        privacy = stats_report.privacy_rows(ctx, report, lang)
+        assert len(figure_lines) == len(FIGURES) + len(privacy)
         assert "ε" not in text
+        assert "2026-W47" not in text and "< 3" not in text
     assert stats_report.render_text(ctx, report, "de") != stats_report.render_text(ctx, report, "en")
 
 

@@ -1,4 +1,4 @@
-"""The admin command that posts the leadership report now."""
+"""The admin command that posts the leadership report now (and sends it by e-mail, if set up)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ async def post_report(ctx: BotContext, req: Request) -> Reply:
     else:
         today = dt.datetime.fromtimestamp(ctx.clock(), ZoneInfo(ctx.settings.stats.timezone)).date()
         period = period_containing(today, "week").previous()
-    if ctx.room_of_kind("leadership") is None:
+    mail = ctx.settings.report_mail
+    if ctx.room_of_kind("leadership") is None and mail is None:
         raise CommandError("stats.no_room")
     try:
         await delivery.deliver(ctx, period, str(req.event_id))
@@ -29,4 +30,7 @@ async def post_report(ctx: BotContext, req: Request) -> Reply:
         raise CommandError(
             "stats.running", period=period.label, day=period.end.strftime("%d.%m.%Y")
         ) from None
-    return Reply(ctx.catalog.text(req.language, "stats.posted", period=period.label))
+    if mail is None:
+        return Reply(ctx.catalog.text(req.language, "stats.posted", period=period.label))
+    key = "stats.posted_mail" if ctx.room_of_kind("leadership") is not None else "stats.mailed"
+    return Reply(ctx.catalog.text(req.language, key, period=period.label, n=str(len(mail.to))))
