@@ -36,6 +36,7 @@ from bot.consent import runtime
 from bot.consent.notices import NoticeHolder
 from bot.consent.rights import resume_postponed_erasures
 from bot.context import BotContext, MatrixPort
+from bot.health import SyncState, health
 from bot.i18n import Catalog
 from bot.ids import EventID, RoomID, UserID, txn_id_for
 from bot.invites import decide_invite
@@ -71,6 +72,7 @@ from bot.store.db import Database
 from bot.store.retention import RetentionStore
 from bot.store.state import StateStore
 from bot.store.stats import StatsStore
+from bot.web.health import HealthServer
 from bot.web.joinpage import JoinPageServer
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,17 @@ def _texts(directory: Path) -> NoticeHolder:
     return holder
 
 
+# Event kinds as the metrics count them (a fixed set: never anything about the event itself).
+_EVENT_KINDS: dict[type, str] = {
+    IncomingInvite: "invite",
+    RecordedIn: "recorded",
+    IncomingMessage: "message",
+    IncomingReaction: "reaction",
+    IncomingMembership: "membership",
+    Undecryptable: "undecryptable",
+}
+
+
 def s_minutes(minutes: float) -> float:
     return minutes * 60.0
 
@@ -152,6 +165,11 @@ class Lotse:
         self.db: Database | None = None
         self.join_page: JoinPageServer | None = None
         self.refs = ConfiguredRefs({})
+        # Monitoring: /health and /metrics (bot/web/health.py), and what they read.
+        self.health_server: HealthServer | None = None
+        self.health_url: str | None = None
+        self.last_sync = time.monotonic()
+        self._syncer: asyncio.Task[None] | None = None
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -181,6 +199,12 @@ class Lotse:
         )
         ctx = build_context(s, db, gateway, roles, {}, pseudonyms)
         self.ctx = ctx
+        ctx.scheduler.observer = ctx.metrics.job_finished
+        ctx.metrics.track(
+            queue_depth=self.queue.qsize,
+            waiting_for_keys=lambda: len(self._waiting),
+            sync_age=lambda: time.monotonic() - self.last_sync,
+        )
         await roomrefs.refresh(ctx, self.refs, alert=False)
         return ctx, gateway, db
 
@@ -231,6 +255,14 @@ class Lotse:
             if self.settings.onboarding.page:
                 self.join_page = JoinPageServer(ctx)
                 ctx.join_page_url = await self.join_page.start()
+            if self.settings.health.enabled:
+                self.health_server = HealthServer(
+                    self.settings.health.bind,
+                    self.settings.health.port,
+                    ctx.metrics,
+                    lambda: health(ctx, self.sync_state()),
+                )
+                self.health_url = await self.health_server.start()
             ctx.scheduler.start(Job("backfill", 3600, lambda: retention.backfill(ctx), first_delay=1))
             ctx.scheduler.start(
                 Job(
@@ -271,6 +303,7 @@ class Lotse:
                 )
             worker = asyncio.create_task(self._work(ctx, gateway), name="lotse-worker")
             syncer = asyncio.create_task(self._sync_loop(gateway, token, filter_id), name="lotse-sync")
+            self._syncer = syncer
             self.ready.set()
             log.info("Lotse is running as device %s", gateway.device_id)
             stopper = asyncio.create_task(stop.wait())
@@ -283,6 +316,8 @@ class Lotse:
             await ctx.scheduler.stop()
             if self.join_page is not None:
                 await self.join_page.stop()
+            if self.health_server is not None:
+                await self.health_server.stop()
             if syncer is not None:
                 syncer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -299,9 +334,16 @@ class Lotse:
     async def _sync_loop(self, gateway: MatrixGateway, token: str, filter_id: str) -> None:
         while True:
             resp = await gateway.sync(token, filter_id, 30_000)
+            self.last_sync = time.monotonic()
+            if self.ctx is not None:
+                self.ctx.metrics.syncs.inc()
             items = await self._collect(gateway, resp, token)
             await self.queue.put(Batch(items, resp.next_batch))
             token = resp.next_batch
+
+    def sync_state(self) -> SyncState:
+        running = self._syncer is not None and not self._syncer.done()
+        return SyncState(running, time.monotonic() - self.last_sync)
 
     async def _collect(self, gateway: MatrixGateway, resp: SyncResponse, since: str) -> list[Incoming]:
         items: list[Incoming] = list(invites(resp, gateway.user_id))
@@ -399,10 +441,15 @@ class Lotse:
                 raise
             except Exception:
                 log.exception("handling %s failed", type(item).__name__)
+                ctx.metrics.failure("handler")
         if batch.token is not None:
             await ctx.state.put(SYNC_TOKEN, batch.token)
 
     async def _handle(self, ctx: BotContext, gateway: MatrixGateway, item: Incoming) -> None:
+        ctx.metrics.event(
+            _EVENT_KINDS.get(type(item), "other"),
+            item.meta.timestamp_ms if isinstance(item, RecordedIn) else None,
+        )
         if isinstance(item, IncomingInvite):
             await self._on_invite(ctx, gateway, item)
             return

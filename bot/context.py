@@ -13,6 +13,7 @@ from bot.consent.notices import NoticeHolder
 from bot.i18n import Catalog
 from bot.ids import EventID, RoomAlias, RoomID, UserID
 from bot.matrix.events import Recorded
+from bot.metrics import Metrics
 from bot.pseudonym import Pseudonymizer
 from bot.retention.policy import PolicyHolder
 from bot.roles import RoleResolver
@@ -138,6 +139,8 @@ class BotContext:
     started_at: float = field(default_factory=time.time)
     # Where the join page for invitations is reachable (set once its server listens).
     join_page_url: str | None = None
+    # Prometheus figures of this bot (its own registry; no personal data in any label).
+    metrics: Metrics = field(default_factory=Metrics)
 
     def room_of_kind(self, kind: str) -> RoomID | None:
         return next((room for room, k in self.configured_rooms.items() if k == kind), None)

@@ -27,6 +27,8 @@ class Scheduler:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake: dict[str, asyncio.Event] = {}
+        # Told after every run of a periodic job: (job name, succeeded). Metrics use it.
+        self.observer: Callable[[str, bool], None] | None = None
 
     def start(self, job: Job) -> None:
         wake = self._wake.setdefault(job.name, asyncio.Event())
@@ -68,6 +70,16 @@ class Scheduler:
                 raise
             except Exception:
                 log.exception("job %s failed; next try in %.0fs", job.name, job.interval)
+                self._observe(job.name, False)
+            else:
+                self._observe(job.name, True)
+
+    def _observe(self, name: str, ok: bool) -> None:
+        if self.observer is not None:
+            try:
+                self.observer(name, ok)
+            except Exception:
+                log.exception("observing job %s failed", name)
 
     async def stop(self) -> None:
         for task in list(self._tasks):

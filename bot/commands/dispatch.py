@@ -16,6 +16,7 @@ from bot.commands.registry import CommandTable
 from bot.commands.types import NO_EVENT, ONE_TO_ONE, Command, CommandError, Reply, Request
 from bot.context import BotContext
 from bot.ids import EventID, RoomID, UserID
+from bot.render import strip_bidi_marks
 from bot.roles import Role
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ class Parsed:
 
 
 def parse(body: str, *, direct: bool) -> Parsed | None:
-    lines = body.strip().splitlines()
+    # Direction marks that right-to-left keyboards and copies add are not part of any word.
+    lines = strip_bidi_marks(body).strip().splitlines()
     while lines and lines[0].startswith(">"):
         lines.pop(0)
     text = "\n".join(lines).strip()
@@ -143,6 +145,7 @@ async def _dispatch(
     found, parsed = lookup(table, parsed)
     lang = stored_lang or ctx.catalog.default_language
     if found is None:
+        ctx.metrics.command("none", "unknown")
         near = table.closest(parsed.word)
         if near is not None and (parsed.explicit or not parsed.args):
             name = near[0].name(lang)
@@ -159,12 +162,15 @@ async def _dispatch(
     roles = await ctx.roles.roles(sender)
     if not cmd.allowed(roles, room_kind):
         if cmd.roles & roles:
+            ctx.metrics.command(cmd.key, "wrong_room")
             return Reply(ctx.catalog.text(lang, "dispatch.wrong_room", command=cmd.name(lang)))
+        ctx.metrics.command(cmd.key, "forbidden")
         return Reply(ctx.catalog.text(lang, "dispatch.forbidden", command=cmd.name(lang)))
     if cmd.requires_rules and Role.WORKER in roles:
         from bot.commands.handlers.consent import rules_acknowledged, rules_prompt
 
         if not await rules_acknowledged(ctx, sender):
+            ctx.metrics.command(cmd.key, "rules_pending")
             return await rules_prompt(ctx, lang)
     request = Request(sender, room_id, room_kind, roles, lang, parsed.args, table, event_id)
     log.info(
@@ -175,9 +181,15 @@ async def _dispatch(
         room_kind,
     )
     try:
-        return await cmd.handler(ctx, request)
+        reply = await cmd.handler(ctx, request)
     except CommandError as err:
+        ctx.metrics.command(cmd.key, "refused")
         return Reply(ctx.catalog.text(lang, err.key, **err.values))
+    except Exception:
+        ctx.metrics.command(cmd.key, "error")
+        raise
+    ctx.metrics.command(cmd.key, "ok")
+    return reply
 
 
 def _role_label(roles: frozenset[Role]) -> str:

@@ -195,6 +195,7 @@ async def sweep(ctx: BotContext, trigger: str = "schedule") -> SweepResult:
     result = SweepResult()
     if not ctx.policies.loaded:
         log.warning("no valid retention policies loaded; nothing is deleted")
+        ctx.metrics.sweep("no_policies")
         return result
     ahead = await clock_ahead_ms(ctx)
     if ahead > ctx.settings.retention.max_clock_ahead_minutes * 60_000:
@@ -211,6 +212,7 @@ async def sweep(ctx: BotContext, trigger: str = "schedule") -> SweepResult:
             await ctx.matrix.send_text(
                 admin_room, text, txn_id_for("clock-ahead", str(now_ms(ctx) // 3_600_000))
             )
+        ctx.metrics.sweep("clock_ahead")
         return result
     result.run = await ctx.retention.start_run(trigger)
     flags = {r.room_id: r for r in await ctx.retention.rooms()}
@@ -235,6 +237,7 @@ async def sweep(ctx: BotContext, trigger: str = "schedule") -> SweepResult:
         retries=0,
         purges=result.purges,
     )
+    ctx.metrics.sweep("ok", redacted=result.redacted, media=result.media_deleted, failures=result.failures)
     await alert_if_needed(ctx, result)
     await alert_state_refused(ctx, result)
     # Metadata must not outlive its purpose: after the evidence period, a redacted message's

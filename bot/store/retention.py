@@ -179,6 +179,11 @@ class RetentionStore:
             "SELECT * FROM retention_run WHERE started_at >= ? ORDER BY seq", (since_ms,)
         )
 
+    async def last_finished_run_ms(self) -> int | None:
+        """When the last sweep finished (health checks, lotse doctor); None before the first."""
+        value = await self.db.fetchval("SELECT MAX(finished_at) FROM retention_run")
+        return None if value is None else int(value)
+
     # -- audit ---------------------------------------------------------------------------
 
     def audit(

@@ -66,10 +66,11 @@ class BotHarness:
         )
 
     def _extra(self) -> dict[str, Any]:
-        """The test's extra settings; the join page on a free port unless a test chooses one
-        (several bots, and the demo, run at once in one test session)."""
+        """The test's extra settings; the join page and the health endpoint on free ports unless
+        a test chooses them (several bots, and the demo, run at once in one test session)."""
         extra = dict(self.extra)
         extra["onboarding"] = {"page_port": 0, **extra.get("onboarding", {})}
+        extra["health"] = {"port": 0, **extra.get("health", {})}
         return extra
 
     async def start(self, timeout: float = 60.0) -> Lotse:
