@@ -67,9 +67,14 @@ async def enqueue(ctx: BotContext, label: str) -> None:
     """Send this period's report by e-mail (now, in the background, and again until it went)."""
     if ctx.settings.report_mail is None:
         return
+    await add(ctx, label)
+    ctx.scheduler.spawn("report mail", run_due(ctx))
+
+
+async def add(ctx: BotContext, label: str) -> None:
+    """Queue this period's report for e-mail (sent by the next :func:`run_due`)."""
     now = _now_ms(ctx)
     await ctx.state.put(PREFIX + label, json.dumps(asdict(Pending(label, now, now))))
-    ctx.scheduler.spawn("report mail", run_due(ctx))
 
 
 async def pending(ctx: BotContext) -> list[Pending]:
@@ -197,6 +202,7 @@ async def compose(
         "text",
         "csv",
         filename=f"lotse-{label}.csv",
+        params={"charset": "utf-8"},  # with its byte-order mark, as German Excel wants it
     )
     return message
 
@@ -213,6 +219,8 @@ def render_html(ctx: BotContext, report: stats_report.StatsReport, language: str
     ).lstrip("📊 ")
     previous = stats_report.previous_name(ctx, report, language)
     cell_style = 'style="padding:4px 8px;border-bottom:1px solid #ddd;vertical-align:top"'
+    value_style = 'style="padding:4px 8px;border-bottom:1px solid #ddd;vertical-align:top;white-space:nowrap"'
+    soft_style = 'style="padding:4px 8px;border-bottom:1px solid #ddd;vertical-align:top;color:#555"'
     rows = []
     for key in FIGURES:
         cell = report.cells.get(key)
@@ -222,13 +230,14 @@ def render_html(ctx: BotContext, report: stats_report.StatsReport, language: str
         )
         rows.append(
             f"<tr><td {cell_style}>{e(t(language, f'stats.figure.{key}'))}</td>"
-            f"<td {cell_style}><b>{e(fmt.value(cat, cell, language))}</b></td>"
-            f'<td {cell_style} style="color:#555">{e(change)}</td></tr>'
+            f"<td {value_style}><b>{e(fmt.value(cat, cell, language))}</b></td>"
+            f"<td {soft_style}>{e(change)}</td></tr>"
         )
     parts = [
         f'<!DOCTYPE html><html lang="{e(language)}"><head><meta charset="utf-8">',
         f"<title>{e(title)}</title></head>",
-        '<body style="font-family:Arial,Helvetica,sans-serif;color:#1a1a1a;max-width:680px;margin:0 auto">',
+        '<body style="font-family:Arial,Helvetica,sans-serif;color:#1a1a1a;max-width:680px;'
+        'margin:0 auto;padding:0 12px">',
         f'<h1 style="font-size:22px">{e(title)}</h1>',
     ]
     if report.demo_data:
@@ -253,7 +262,7 @@ def render_html(ctx: BotContext, report: stats_report.StatsReport, language: str
     if report.privacy is not None:
         privacy_title = stats_report.privacy_title(ctx, report, language).lstrip("🔒 ")
         privacy = "".join(
-            f"<tr><td {cell_style}>{e(what)}</td><td {cell_style}><b>{e(value)}</b></td></tr>"
+            f"<tr><td {cell_style}>{e(what)}</td><td {value_style}><b>{e(value)}</b></td></tr>"
             for what, value in stats_report.privacy_rows(ctx, report, language)
         )
         parts += [
@@ -279,11 +288,13 @@ def send(settings: ReportMailSettings, message: EmailMessage, recipients: list[s
     :class:`MailFailed` naming the recipients still to be sent to."""
     context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
     host, port, timeout = settings.host, settings.effective_port, settings.timeout_seconds
+    # Greet as the sender's domain, not this machine's name (looking that up can hang).
+    helo = settings.sender.rpartition("@")[2]
     try:
         smtp = (
-            smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+            smtplib.SMTP_SSL(host, port, local_hostname=helo, timeout=timeout, context=context)
             if settings.security == "tls"
-            else smtplib.SMTP(host, port, timeout=timeout)
+            else smtplib.SMTP(host, port, local_hostname=helo, timeout=timeout)
         )
         with smtp:
             smtp.ehlo()
