@@ -8,12 +8,13 @@ looking for a colleague searches the team's rooms, not the whole server.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.context import BotContext
-from bot.ids import RoomID, UserID, parse_user_id
+from bot.ids import RoomID, UserID, parse_user_id, server_name
 
 
 @dataclass(frozen=True)
@@ -84,4 +85,76 @@ def find_person(ctx: BotContext, typed: str, rooms: Iterable[RoomID]) -> Found:
         return Found(partial[0], people[partial[0]])
     if partial:
         raise PersonAmbiguous(typed, [Found(u, people[u]) for u in sorted(partial)])
+    raise PersonNotFound(typed)
+
+
+# What a Matrix local part may hold (the spec's user ID grammar).
+_LOCAL_PART = re.compile(r"[a-z0-9._=/+\-]+")
+
+
+class ForeignAccount(Exception):
+    """An ID on another homeserver: Lotse only brings in people of its own server."""
+
+
+def _local_part(user: UserID) -> str:
+    return user.split(":", 1)[0][1:]
+
+
+async def find_account(ctx: BotContext, typed: str) -> Found:
+    """The one account on this homeserver ``typed`` means, for someone Lotse shares no room
+    with yet (a client a worker brings in with ``!neu``): ``@kim:example.org``, the bare local
+    name ``kim`` (``@kim`` too), or a display name found through the user directory.
+
+    Stricter than :func:`find_person`, because the wrong person would be asked about a
+    counselling conversation: a local name and a different account whose display name is
+    exactly that word are two matches, and two matches are asked back, never guessed.
+    """
+    typed = " ".join(typed.split()).strip(",.;:")
+    own = ctx.settings.server_name
+    if typed.startswith("@") and ":" in typed:
+        try:
+            user = parse_user_id(typed)
+        except ValueError:
+            raise PersonNotFound(typed) from None
+        if server_name(user) != own:
+            raise ForeignAccount(typed)
+        if not await ctx.matrix.user_exists(user):
+            raise PersonNotFound(typed)
+        names = dict(
+            await ctx.matrix.search_users(_local_part(user), admin_api=ctx.settings.homeserver.admin_api)
+        )
+        return Found(user, names.get(user) or _local_part(user))
+    wanted = _fold(typed.lstrip("@"))
+    if not wanted:
+        raise PersonNotFound(typed)
+    accounts: dict[UserID, str] = {}
+    local: UserID | None = None
+    local_name = typed.lstrip("@").casefold()
+    candidate = UserID(f"@{local_name}:{own}") if _LOCAL_PART.fullmatch(local_name) else None
+    if candidate is not None and candidate != ctx.matrix.user_id and await ctx.matrix.user_exists(candidate):
+        local = candidate
+        accounts[candidate] = _local_part(candidate)
+    # The directory searches word by word; the longest typed word narrows it most.
+    term = max(typed.lstrip("@").split(), key=len)
+    for user, name in await ctx.matrix.search_users(term, admin_api=ctx.settings.homeserver.admin_api):
+        if server_name(user) == own and user != ctx.matrix.user_id:
+            accounts[user] = name or accounts.get(user) or _local_part(user)
+    exact = {u for u, name in accounts.items() if _fold(name) == wanted}
+    if local is not None:
+        exact.add(local)
+    if len(exact) == 1:
+        user = exact.pop()
+        return Found(user, accounts[user])
+    if exact:
+        raise PersonAmbiguous(typed, [Found(u, accounts[u]) for u in sorted(exact)])
+    words = wanted.split()
+    partial = sorted(
+        u
+        for u, name in accounts.items()
+        if all(any(part.startswith(w) for part in _fold(name).split()) for w in words)
+    )
+    if len(partial) == 1:
+        return Found(partial[0], accounts[partial[0]])
+    if partial:
+        raise PersonAmbiguous(typed, [Found(u, accounts[u]) for u in partial])
     raise PersonNotFound(typed)

@@ -9,9 +9,19 @@ from __future__ import annotations
 
 import difflib
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from bot.commands.handlers import cases, consent, general, lifecycle, office, onboarding, retention, stats
+from bot.commands.handlers import (
+    cases,
+    consent,
+    general,
+    lifecycle,
+    office,
+    onboarding,
+    retention,
+    rooms,
+    stats,
+)
 from bot.commands.types import ALL_ROLES, ALL_ROOM_KINDS, Arg, Command
 from bot.roles import Role
 
@@ -33,8 +43,11 @@ def spellings(word: str) -> set[str]:
 
 
 class CommandTable:
-    def __init__(self, commands: Iterable[Command]) -> None:
+    def __init__(
+        self, commands: Iterable[Command], most_used: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         self.commands = tuple(commands)
+        self.most_used = dict(most_used or {})
         self._by_word: dict[str, tuple[Command, str]] = {}
         for cmd in self.commands:
             words = [*cmd.names.items(), *((next(iter(cmd.names)), a) for a in cmd.aliases)]
@@ -64,6 +77,14 @@ class CommandTable:
     def visible(self, roles: frozenset[Role], room_kind: str) -> list[Command]:
         return [c for c in self.commands if c.allowed(roles, room_kind)]
 
+    def top(self, roles: frozenset[Role], room_kind: str, n: int = 3) -> list[Command]:
+        """The ``n`` commands most used in this kind of room that these roles may use there;
+        filled up in table order when fewer are listed (help itself never counts)."""
+        visible = [c for c in self.visible(roles, room_kind) if c.key != "help"]
+        order = list(self.most_used.get(room_kind, ()))
+        ranked = sorted(visible, key=lambda c: order.index(c.key) if c.key in order else len(order))
+        return ranked[:n]
+
 
 STAFF = frozenset({Role.WORKER, Role.ADMIN})
 STAFF_ROOMS = frozenset({"direct", "group", "team", "admin", "leadership"})
@@ -72,6 +93,18 @@ ADMINS = frozenset({Role.ADMIN})
 ADMIN_ROOM = frozenset({"admin"})
 # A worker's own 1:1 chat with the bot: invitations carry a token, not for the team room.
 WORKER_CHAT = frozenset({"direct"})
+
+# What people do most in each kind of room, most used first: ``hilfe`` shows the first three
+# the sender may use there, each with an example (``cmd.<key>.example``), before the rest.
+MOST_USED: dict[str, tuple[str, ...]] = {
+    "intake": ("language", "my_data", "withdraw", "delete"),
+    "direct": ("new_intake", "cases", "invite", "away", "status", "language"),
+    "team": ("claim", "cases", "new_intake", "away", "office_hours"),
+    "group": ("cases", "new_intake", "away", "office_hours"),
+    "consultation": ("case_label", "handover", "close_case", "language"),
+    "admin": ("room_policy", "dry_run", "hold", "stats_report", "status"),
+    "leadership": ("language",),
+}
 # A case's own counselling room (the case is the room) and where staff talk about cases.
 CASE_ROOMS = STAFF_ROOMS | {"consultation"}
 
@@ -99,7 +132,18 @@ COMMANDS = CommandTable(
             roles=frozenset({Role.WORKER}),
             room_kinds=STAFF_ROOMS,
             handler=consent.new_intake,
-            args=(Arg("arg.matrix_id"),),
+            args=(Arg("arg.person"), Arg("arg.label", required=False)),
+            requires_rules=True,
+        ),
+        Command(
+            key="case_label",
+            names={"de": "fallname", "en": "case-name"},
+            aliases=("fall-name", "case-label", "caselabel", "casename"),
+            roles=frozenset({Role.WORKER}),
+            # In the case's own counselling room the number may be left out.
+            room_kinds=STAFF_ROOMS | {"consultation"},
+            handler=rooms.case_label,
+            args=(Arg("arg.case_number"), Arg("arg.label")),
             requires_rules=True,
         ),
         Command(
@@ -336,5 +380,6 @@ COMMANDS = CommandTable(
             room_kinds=frozenset({"admin", "direct"}),
             handler=general.status_command,
         ),
-    ]
+    ],
+    most_used=MOST_USED,
 )

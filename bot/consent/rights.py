@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from bot import roomnames
 from bot.consent.runtime import consultation_retention_days
 from bot.context import BotContext
 from bot.ids import EventID, RoomID, txn_id_for
@@ -49,15 +50,14 @@ async def collect(ctx: BotContext, subject: str) -> dict[str, Any]:
     for intake in intakes:
         for room, kind, name, since in (
             (intake.room_id, "intake", ctx.catalog.text(shown, "export.room_name.intake"), intake.created_at),
-            (
-                intake.consultation_room,
-                "consultation",
-                ctx.catalog.text(default, "room.consultation.name", n=str(intake.intake_id)),
-                None,
-            ),
+            (intake.consultation_room, "consultation", None, None),
         ):
             if room is None:
                 continue
+            if name is None:  # the counselling room's name as the client sees it ("Fall 3 · …")
+                name = await ctx.matrix.room_name(room) or roomnames.consultation_name(
+                    ctx, intake.intake_id, None
+                )
             row = stats.get(room)
             rooms.append(
                 {
@@ -388,9 +388,14 @@ async def erase(ctx: BotContext, intake: Intake, cause: str) -> None:
     await notify_worker(ctx, intake, "notify.erased", cause)
     await _protocol(ctx, receipt, requested, redacted, media_deleted, failures, waiting, cause)
     for i in intakes:
+        await roomnames.keep_label(ctx, i.intake_id, None)
         if i.consultation_room:
             # Closed for new messages; under a hold what was written stays readable.
             await ctx.matrix.change_power_levels(i.consultation_room, {"events_default": 100})
+            # A case label is a note about the client: the room goes back to "Fall 3".
+            default_name = roomnames.consultation_name(ctx, i.intake_id, None)
+            if await ctx.matrix.room_name(i.consultation_room) not in (None, default_name):
+                await ctx.matrix.set_room_state(i.consultation_room, "m.room.name", {"name": default_name})
     for room, w in waiting.items():
         await ctx.consent.add_pending_erasure(
             subject, room, receipt, reason=w.reason, not_before=None if w.reason == "hold" else w.until

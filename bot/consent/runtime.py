@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 
+from bot import roomnames
 from bot.config import localized
 from bot.consent import flow
 from bot.consent.answers import YesNo, is_question, matches_any, parse_yes_no, reaction_answer, word_set
@@ -421,9 +422,10 @@ async def open_consultation(ctx: BotContext, intake: Intake, cause: str) -> None
     if client is None or worker is None:
         log.error("intake #%d: cannot open a room, a participant's ID is unknown", intake.intake_id)
         return
-    default = ctx.catalog.default_language
+    # "Fall 3", or "Fall 3 · Wohnungssuche" with the label the worker gave: never a name.
+    label = await roomnames.pending_label(ctx, intake.intake_id)
     room = await ctx.matrix.create_room(
-        name=ctx.catalog.text(default, "room.consultation.name", n=str(intake.intake_id)),
+        name=roomnames.consultation_name(ctx, intake.intake_id, label),
         invite=[worker, client],
         is_direct=False,
         moderators=[worker],
@@ -433,6 +435,7 @@ async def open_consultation(ctx: BotContext, intake: Intake, cause: str) -> None
         return
     await ctx.state.set_room_kind(room, "consultation")
     await ctx.consent.update_intake(intake.intake_id, consultation_room=room)
+    await roomnames.keep_label(ctx, intake.intake_id, None)  # the room's name carries it now
     language = await client_language(ctx, intake)
     await say(ctx, intake.room_id, ctx.catalog.text(language, "intake.room_ready"), f"{cause}:client")
     await notify_worker(ctx, intake, "notify.room_ready", cause)

@@ -474,6 +474,10 @@ class MatrixGateway:
         if isinstance(resp, ErrorResponse):
             log.warning("joining %s failed: %s", room_id, resp.status_code)
             return False
+        # Learn the room from the server now rather than from a later sync: the sync loop may
+        # be waiting for this very worker (a burst of invitations), and whatever the bot says
+        # next in the room would wait for it.
+        await self._learn_room(room_id)
         return True
 
     async def leave(self, room_id: RoomID, reason: str | None = None) -> bool:
@@ -761,6 +765,7 @@ class MatrixGateway:
         if not isinstance(resp, RoomCreateResponse):
             log.warning("creating a room failed: %s", getattr(resp, "status_code", resp))
             return None
+        await self._learn_room(RoomID(resp.room_id))  # as after a join: no wait for the sync
         return RoomID(resp.room_id)
 
     async def user_exists(self, user_id: UserID) -> bool:

@@ -203,10 +203,10 @@ async def test_worker_started_intake_with_reaction_consent(org: Org) -> None:
     ]
 
     # Polite answers to bad input.
-    assert frag("de", "intake.new.unknown_user") in await command(
+    assert frag("de", "intake.new.not_found") in await command(
         worker, org.team, bot, "!neu @niemand:localhost"
     )
-    assert frag("de", "intake.new.bad_id") in await command(worker, org.team, bot, "!neu niemand")
+    assert frag("de", "intake.new.not_found") in await command(worker, org.team, bot, "!neu niemand")
     assert frag("de", "intake.unknown") in await command(worker, org.team, bot, "!übernehmen 999")
 
 
@@ -451,7 +451,7 @@ async def test_access_request_sends_only_own_data(org: Org, persona: PersonaFact
     assert consult["messages"] == 3
     # Attributable: it names the person, the time it was made, the rooms by name.
     assert data["person"] == client.user_id and client.user_id in text
-    assert consult["name"] == "Beratung #1" and "Beratung #1 (seit" in text
+    assert consult["name"] == "Fall 1" and "Fall 1 (seit" in text
     assert len(data["consent_history"][0]["notice_sha256"]) == 64
     assert "Matrix-Server" in text
     blob = json.dumps(data) + text

@@ -92,10 +92,10 @@ async def setup(bot: BotHarness, persona: PersonaFactory, tmp_path: Path) -> Asy
     yield Setup(bot, worker, admin, team, admin_room, policies)
 
 
-async def group_room_with_history(s: Setup, before_bot: int) -> tuple[str, list[str]]:
+async def group_room_with_history(s: Setup, before_bot: int, name: str = "Gruppe") -> tuple[str, list[str]]:
     """A worker's group room where the bot is moderator, with messages older than the bot."""
     worker = s.worker
-    room = await worker.create_room(invite=[], name="Gruppe", moderators=[s.bot.user_id])
+    room = await worker.create_room(invite=[], name=name, moderators=[s.bot.user_id])
     old = [await worker.send(room, f"vor dem Bot {i}") for i in range(before_bot)]
     await worker.client.room_invite(room, s.bot.user_id)
     await worker.wait_for_member(room, s.bot.user_id, "join")
@@ -104,10 +104,10 @@ async def group_room_with_history(s: Setup, before_bot: int) -> tuple[str, list[
 
 async def test_sweep_redacts_expired_messages_and_media_and_proves_it(setup: Setup) -> None:
     s, bot, worker = setup, setup.bot.user_id, setup.worker
-    room, old = await group_room_with_history(s, 2)
+    room, old = await group_room_with_history(s, 2, "Gruppe Nord")
     image, mxc = await worker.send_file(room, b"\x89PNG fake image bytes")
     text = await worker.send(room, "nach dem Bot")
-    held_room, held_old = await group_room_with_history(s, 1)
+    held_room, held_old = await group_room_with_history(s, 1, "Gruppe Süd")
     reply = await s.admin_says(f"!aufbewahren {held_room} 2099-12-31")
     assert "2099-12-31" in reply
     # The history from before the bot joined is recorded too.
@@ -118,9 +118,12 @@ async def test_sweep_redacts_expired_messages_and_media_and_proves_it(setup: Set
     await asyncio.sleep(LIFETIME_S + 1)
     young = await worker.send(room, "ganz frisch")
     dry = await s.admin_says("!probelauf")
-    line = next((line for line in dry.splitlines() if room in line), dry)
+    # Rooms by name, never by ID.
+    line = next((line for line in dry.splitlines() if "„Gruppe Nord“" in line), dry)
     assert "kurz" in line and int(re.search(r"(\d+) Nachrichten", line).group(1)) >= 4  # type: ignore[union-attr]
-    assert held_room not in dry or "Aufbewahrungspflicht" in dry
+    held_line = next(line for line in dry.splitlines() if "„Gruppe Süd“" in line)
+    assert "Aufbewahrungspflicht" in held_line
+    assert room not in dry and held_room not in dry
     await worker.sync(timeout_ms=1000)
     assert not worker.redactions, "the dry run deleted something"
 

@@ -503,18 +503,74 @@ async def test_help_line_format(ctx: BotContext) -> None:
 
 
 async def test_help_status_detail(ctx: BotContext) -> None:
+    # Syntax, what it does, and an example typed as it is typed here.
     out = await text_of(ctx, "!hilfe status", sender=ADMIN, kind="admin")
-    assert out == f"!status\n{de('cmd.status.help')}"
+    assert out == f"!status\n{de('cmd.status.help')}\n{de('help.example', example='!status')}"
     out = await text_of(ctx, "hilfe status", sender=ADMIN, kind="direct")
-    assert out == f"status\n{de('cmd.status.help')}"
+    assert out == f"status\n{de('cmd.status.help')}\n{de('help.example', example='status')}"
 
 
 async def test_help_detail_in_english_and_with_optional_arg(ctx: BotContext) -> None:
     # In the 1:1 chat the "!" is optional and therefore not shown.
     out = await text_of(ctx, "help language", sender=CLIENT, kind="direct")
-    assert out == f"language [language]\n{en('cmd.language.help')}"
+    assert (
+        out == f"language [language]\n{en('cmd.language.help')}\n{en('help.example', example='language de')}"
+    )
     out = await text_of(ctx, "!hilfe HILFE!", sender=CLIENT, kind="group")
-    assert out == f"!hilfe [Befehl]\n{de('cmd.help.help')}"
+    assert out == f"!hilfe [Befehl]\n{de('cmd.help.help')}\n{de('help.example', example='!hilfe sprache')}"
+
+
+async def test_help_for_one_command_has_syntax_explanation_and_example(ctx: BotContext) -> None:
+    await acknowledge_rules(ctx, WORKER)
+    out = await text_of(ctx, "!hilfe neu", sender=WORKER, kind="team")
+    assert out.splitlines() == [
+        "!neu <Person> [Kurzname]",
+        de("cmd.new_intake.help"),
+        de("help.example", example="!neu kim Wohnungssuche"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "role", "top"),
+    [
+        ("team", Role.WORKER, ["übernehmen", "fälle", "neu"]),
+        ("direct", Role.WORKER, ["neu", "fälle", "einladen"]),
+        ("consultation", Role.WORKER, ["fallname", "übergabe", "abschluss"]),
+        ("admin", Role.ADMIN, ["raumregel", "probelauf", "aufbewahren"]),
+        ("intake", Role.CLIENT, ["sprache", "meine-daten", "widerruf"]),
+    ],
+)
+async def test_help_starts_with_the_three_most_used_here_each_with_an_example(
+    ctx: BotContext, kind: str, role: Role, top: list[str]
+) -> None:
+    direct = kind in ONE_TO_ONE
+    lines = (await text_of(ctx, "!hilfe", sender=USER_FOR_ROLE[role], kind=kind)).splitlines()
+    assert lines[:2] == [de("help.header"), de("help.top")]
+    bang = "" if direct else "!"
+    for i, word in enumerate(top):
+        command = next(c for c in COMMANDS if c.names["de"] == word)
+        assert lines[2 + 2 * i].startswith(f"• {bang}{word}")
+        assert lines[3 + 2 * i].strip() == de("help.example", example=bang + de(f"cmd.{command.key}.example"))
+    assert lines[8] == de("help.more")
+
+
+def test_every_command_has_an_example_in_every_language_that_names_it() -> None:
+    for cmd in COMMANDS:
+        for lang in ("de", "en"):
+            example = CATALOG.text(lang, f"cmd.{cmd.key}.example")
+            assert example != f"cmd.{cmd.key}.example", (cmd.key, lang)
+            found = COMMANDS.lookup(example.split()[0])
+            assert found is not None and found[0] is cmd, (cmd.key, lang, example)
+            assert example.split()[0] == cmd.name(lang), (cmd.key, lang, example)
+
+
+def test_every_room_kind_and_role_has_three_most_used_commands_or_all_there_are() -> None:
+    for kind in ALL_ROOM_KINDS:
+        for role in Role:
+            visible = [c for c in COMMANDS.visible(frozenset({role}), kind) if c.key != "help"]
+            top = COMMANDS.top(frozenset({role}), kind)
+            assert len(top) == min(3, len(visible)), (kind, role)
+            assert all(c in visible for c in top)
 
 
 async def test_help_on_unknown_topic(ctx: BotContext) -> None:

@@ -452,7 +452,7 @@ async def test_collect_returns_only_the_requesters_data(env: Env) -> None:
     assert data["controller"] == env.ctx.settings.organisation.name
     # Attributable: whose data, made when, every room by name, the notice text's checksum.
     assert data["person"] == CLIENT and data["generated"]
-    assert {r["name"] for r in data["rooms"]} == {"Einzelchat mit Lotse", f"Beratung #{mine.intake_id}"}
+    assert {r["name"] for r in data["rooms"]} == {"Einzelchat mit Lotse", f"Fall {mine.intake_id}"}
     [given] = data["consent_history"]
     assert given["language"] == "de" and len(given["notice_sha256"]) == 64
     assert data["intakes"][0]["age_at_least_minimum"] in (True, None)

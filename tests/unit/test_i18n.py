@@ -87,11 +87,12 @@ def test_every_referenced_key_exists(catalog: Catalog) -> None:
 # Keys of the consent flow and its commands, in either kind of quotes (f-strings use '…').
 CONSENT_KEY_RE = re.compile(
     r"""(["'])((?:intake|notify|erase|export|room|rules|reload|hold|answer|consent|decision|method"""
-    r"""|withdraw|rights)\.[a-z_.]*[a-z_])\1"""
+    r"""|withdraw|rights|roomref|casename|person)\.[a-z_.]*[a-z_])\1"""
 )
 CONSENT_SOURCES = [
     *sorted((BOT_DIR / "consent").glob("*.py")),
     *sorted((BOT_DIR / "commands" / "handlers").glob("*.py")),
+    BOT_DIR / "roomnames.py",
 ]
 SCHEMA = (BOT_DIR.parent / "migrations" / "0002_consent.sql").read_text(encoding="utf-8")
 

@@ -35,6 +35,7 @@ UNKNOWN = RoomID("!nowhere:example.org")
 async def env(tmp_path: Path) -> AsyncIterator[tuple[BotContext, RecordingMatrix, Database]]:
     ctx, matrix, db = await retention_context(tmp_path, admins=[ADMIN])
     await ctx.state.set_room_kind(C, "consultation")
+    matrix.room_names[C] = "Beratung Nord"
     try:
         yield ctx, matrix, db
     finally:
@@ -109,16 +110,22 @@ async def test_one_policy_in_detail(env: tuple[BotContext, RecordingMatrix, Data
     assert unknown == de(ctx, "policy.unknown", name="nix", names="standard, kurz, pflicht, lang")
 
 
+def named(ctx: BotContext, name: str = "Beratung Nord") -> str:
+    return de(ctx, "roomref.named", name=name)
+
+
 async def test_room_policy_explains_why(env: tuple[BotContext, RecordingMatrix, Database]) -> None:
     ctx, _, _ = env
     text = await say(ctx, f"!raumregel {C}")
     why = de(ctx, "why.kind", kind=de(ctx, "kind.consultation"))
-    assert text.splitlines()[0] == de(ctx, "retention.room_policy", room=C, policy="kurz", why=why)
+    # The room by its name, never by its ID.
+    assert text.splitlines()[0] == de(ctx, "retention.room_policy", room=named(ctx), policy="kurz", why=why)
+    assert C not in text
 
     await ctx.retention.assign(C, "lang", "someone")
-    text = await say(ctx, f"!raumregel {C}")
+    text = await say(ctx, "!raumregel beratung nord")
     assert text.splitlines()[0] == de(
-        ctx, "retention.room_policy", room=C, policy="lang", why=de(ctx, "why.assigned")
+        ctx, "retention.room_policy", room=named(ctx), policy="lang", why=de(ctx, "why.assigned")
     )
 
     await ctx.consent.set_hold(C, T_MS + 86_400_000, "someone")
@@ -131,10 +138,12 @@ async def test_room_policy_for_unknown_and_malformed_rooms(
 ) -> None:
     ctx, _, _ = env
     assert await say(ctx, f"!raumregel {UNKNOWN}") == de(ctx, "retention.room_unknown", room=UNKNOWN)
-    assert await say(ctx, "!raumregel beratung") == de(ctx, "hold.bad_room", word="beratung")
-    # Without an argument: the room the command was typed in.
+    assert await say(ctx, "!raumregel küche") == de(ctx, "roomref.not_found", word="küche")
+    assert await say(ctx, "!raumregel #7") == de(ctx, "roomref.no_case", n="7")
+    # Without an argument: the room the command was typed in (which has no name here).
     text = await say(ctx, "!raumregel")
-    assert text.startswith(f"{ADMIN_ROOM}: ")
+    assert text.startswith(de(ctx, "roomref.unnamed", kind=de(ctx, "kind.admin")) + ": ")
+    assert ADMIN_ROOM not in text
 
 
 async def test_assign_is_audited_and_changes_the_resolution(
@@ -144,15 +153,16 @@ async def test_assign_is_audited_and_changes_the_resolution(
     assert await resolution_of(ctx, C) == ("kurz", "kind")
 
     text = await say(ctx, f"!zuweisen {C} lang")
-    assert text == de(ctx, "assign.done", room=C, before="–", after="lang")
+    assert text == de(ctx, "assign.done", room=named(ctx), before="–", after="lang")
     assert await ctx.retention.assignments() == {C: "lang"}
     assert await resolution_of(ctx, C) == ("lang", "assigned")
 
-    await say(ctx, f"!zuweisen {C} pflicht")
+    # The room by its name, in as many words as it has; the policy is the last word.
+    await say(ctx, "!zuweisen Beratung Nord pflicht")
     assert await resolution_of(ctx, C) == ("pflicht", "assigned")
 
     text = await say(ctx, f"!zuweisen {C} aus")
-    assert text == de(ctx, "assign.done", room=C, before="pflicht", after="–")
+    assert text == de(ctx, "assign.done", room=named(ctx), before="pflicht", after="–")
     assert await ctx.retention.assignments() == {}
     assert await resolution_of(ctx, C) == ("kurz", "kind")
 
@@ -183,7 +193,7 @@ async def test_assign_needs_a_known_room_and_both_arguments(
     ctx, _, _ = env
     assert await say(ctx, f"!zuweisen {C}") == de(ctx, "assign.usage")
     assert await say(ctx, f"!zuweisen {UNKNOWN} lang") == de(ctx, "retention.room_unknown", room=UNKNOWN)
-    assert await say(ctx, "!zuweisen raum lang") == de(ctx, "hold.bad_room", word="raum")
+    assert await say(ctx, "!zuweisen raum lang") == de(ctx, "roomref.not_found", word="raum")
     assert await ctx.retention.assignments() == {}
     assert await ctx.retention.audit_entries() == []
 
@@ -234,14 +244,14 @@ async def test_dry_run_command(env: tuple[BotContext, RecordingMatrix, Database]
     kind = de(ctx, "kind.consultation")
     assert lines == [
         de(ctx, "dryrun.header"),
-        de(ctx, "dryrun.line", room=C, kind=kind, policy="kurz", n="2", media="2"),
+        de(ctx, "dryrun.line", room=named(ctx), kind=kind, policy="kurz", n="2", media="2"),
         de(ctx, "dryrun.total", n="2"),
     ]
     assert matrix.redacted == [] and matrix.sent == [] and matrix.state == []
 
     await ctx.consent.set_hold(C, T_MS + 86_400_000, "someone")
     lines = (await say(ctx, "!probelauf")).splitlines()
-    assert de(ctx, "dryrun.held", room=C, kind=kind) in lines
+    assert de(ctx, "dryrun.held", room=named(ctx), kind=kind) in lines
     assert lines[-1] == de(ctx, "dryrun.total", n="0")
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from bot.commands.handlers.arguments import account_and_rest, room_argument
 from bot.commands.types import CommandError, Reply, Request
 from bot.consent import rights, runtime
 from bot.context import BotContext
-from bot.ids import RoomID, UserID, parse_room_id, parse_user_id, server_name, txn_id_for
+from bot.ids import UserID, txn_id_for
+from bot.roomnames import clean_label, consultation_name, describe, is_reset, keep_label, names_the_person
 from bot.store.consent import Intake
 
 
@@ -34,21 +36,20 @@ async def _own_intake(ctx: BotContext, req: Request) -> Intake:
 
 
 async def new_intake(ctx: BotContext, req: Request) -> Reply:
-    try:
-        client = parse_user_id(req.args[0]) if req.args else None
-    except ValueError:
-        client = None
-    if client is None:
-        raise CommandError(
-            "intake.new.bad_id", word=(req.args[0] if req.args else "")[:60], server=ctx.settings.server_name
-        )
-    if server_name(client) != ctx.settings.server_name:
-        raise CommandError("intake.new.foreign", server=ctx.settings.server_name)
-    if not await ctx.matrix.user_exists(client):
-        raise CommandError("intake.new.unknown_user", user=client)
+    """``!neu kim``, ``!neu Kim Berger Wohnungssuche``, ``!neu @kim:example.org``: a 1:1 chat
+    with a client of this homeserver, optionally with the case's short label."""
+    if not req.args:
+        raise CommandError("intake.new.usage", server=ctx.settings.server_name)
+    found, rest = await account_and_rest(ctx, req.args)
+    client = found.user
     for existing in await ctx.consent.intakes_of(ctx.subject(client)):
         if existing.state not in ("declined", "withdrawn"):
             raise CommandError("intake.new.exists", n=str(existing.intake_id))
+    label = clean_label(rest)
+    if is_reset(label):
+        label = ""
+    if label and names_the_person(label, found.name, client):
+        raise CommandError("casename.is_a_name", example=_label_example(ctx, req.language))
     room = await ctx.matrix.create_room(name=None, invite=[client], is_direct=True)
     if room is None:
         raise CommandError("intake.new.failed")
@@ -56,7 +57,22 @@ async def new_intake(ctx: BotContext, req: Request) -> Reply:
     intake = await runtime.start_intake(
         ctx, room, client, worker=req.sender, notify_room=req.room_id, client_present=False
     )
-    return Reply(ctx.catalog.text(req.language, "intake.new.created", n=str(intake.intake_id), user=client))
+    t = ctx.catalog.text
+    who = found.name if found.name == client else f"{found.name} ({client})"
+    text = t(req.language, "intake.new.created", n=str(intake.intake_id), user=who)
+    if label:
+        await keep_label(ctx, intake.intake_id, label)
+        text += "\n" + t(
+            req.language,
+            "casename.later",
+            n=str(intake.intake_id),
+            name=consultation_name(ctx, intake.intake_id, label),
+        )
+    return Reply(text)
+
+
+def _label_example(ctx: BotContext, language: str) -> str:
+    return ctx.catalog.text(language, "casename.example_label")
 
 
 async def claim(ctx: BotContext, req: Request) -> None:
@@ -190,20 +206,19 @@ async def reload_texts(ctx: BotContext, req: Request) -> Reply:
 async def hold(ctx: BotContext, req: Request) -> Reply:
     if len(req.args) < 2:
         raise CommandError("hold.usage")
-    try:
-        room: RoomID = parse_room_id(req.args[0])
-    except ValueError:
-        raise CommandError("hold.bad_room", word=req.args[0][:80]) from None
-    if req.args[1].casefold() in ("aus", "off", "-"):
+    # The date (or "aus") is the last word; everything before it names the room.
+    room = await room_argument(ctx, " ".join(req.args[:-1]), req.language)
+    label = await describe(ctx, room, req.language)
+    if req.args[-1].casefold() in ("aus", "off", "-"):
         await ctx.consent.lift_hold(room)
         await ctx.retention.audit(ctx.subject(req.sender), "hold_lifted", room, None, None)
         ctx.scheduler.trigger("erasures")  # anything postponed there may go now
-        return Reply(ctx.catalog.text(req.language, "hold.lifted", room=room))
+        return Reply(ctx.catalog.text(req.language, "hold.lifted", room=label))
     try:
-        until = dt.date.fromisoformat(req.args[1])
+        until = dt.date.fromisoformat(req.args[-1])
     except ValueError:
-        raise CommandError("hold.bad_date", word=req.args[1][:20]) from None
+        raise CommandError("hold.bad_date", word=req.args[-1][:20]) from None
     until_ms = int(dt.datetime.combine(until, dt.time(23, 59, 59), dt.UTC).timestamp() * 1000)
     await ctx.consent.set_hold(room, until_ms, ctx.subject(req.sender))
     await ctx.retention.audit(ctx.subject(req.sender), "hold_set", room, None, until.isoformat())
-    return Reply(ctx.catalog.text(req.language, "hold.set", room=room, until=until.isoformat()))
+    return Reply(ctx.catalog.text(req.language, "hold.set", room=label, until=until.isoformat()))

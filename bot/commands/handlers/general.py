@@ -16,7 +16,14 @@ def syntax(ctx: BotContext, cmd: Command, language: str, *, direct: bool = False
     return " ".join(parts)
 
 
+def example(ctx: BotContext, cmd: Command, language: str, *, direct: bool = False) -> str:
+    """The command's example (``cmd.<key>.example``), typed as it is typed here."""
+    return ("" if direct else "!") + ctx.catalog.text(language, f"cmd.{cmd.key}.example")
+
+
 async def help_command(ctx: BotContext, req: Request) -> Reply:
+    """``hilfe``: the three things most used in this kind of room first, each with an example,
+    then the rest; ``hilfe BEFEHL``: one command's syntax, what it does and an example."""
     lang = req.language
     t = ctx.catalog.text
     direct = req.room_kind in ONE_TO_ONE
@@ -25,14 +32,28 @@ async def help_command(ctx: BotContext, req: Request) -> Reply:
         if found is None or not found[0].allowed(req.roles, req.room_kind):
             raise CommandError("help.unknown_topic", word=req.args[0][:40])
         cmd = found[0]
-        return Reply(f"{syntax(ctx, cmd, lang, direct=direct)}\n{t(lang, f'cmd.{cmd.key}.help')}")
+        return Reply(
+            "\n".join(
+                [
+                    syntax(ctx, cmd, lang, direct=direct),
+                    t(lang, f"cmd.{cmd.key}.help"),
+                    t(lang, "help.example", example=example(ctx, cmd, lang, direct=direct)),
+                ]
+            )
+        )
+    top = req.table.top(req.roles, req.room_kind)
+    rest = [c for c in req.table.visible(req.roles, req.room_kind) if c not in top]
     lines = [t(lang, "help.header")]
-    for cmd in req.table.visible(req.roles, req.room_kind):
+    if top:
+        lines.append(t(lang, "help.top"))
+    for cmd in top:
         lines.append(f"• {syntax(ctx, cmd, lang, direct=direct)} — {t(lang, f'cmd.{cmd.key}.help')}")
-    if direct:
-        lines.append(t(lang, "help.footer.direct"))
-    else:
-        lines.append(t(lang, "help.footer"))
+        lines.append("   " + t(lang, "help.example", example=example(ctx, cmd, lang, direct=direct)))
+    if top and rest:
+        lines.append(t(lang, "help.more"))
+    for cmd in rest:
+        lines.append(f"• {syntax(ctx, cmd, lang, direct=direct)} — {t(lang, f'cmd.{cmd.key}.help')}")
+    lines.append(t(lang, "help.footer.direct" if direct else "help.footer"))
     return Reply("\n".join(lines))
 
 

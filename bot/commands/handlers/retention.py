@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from bot.commands.handlers.arguments import room_argument
 from bot.commands.types import CommandError, Reply, Request
 from bot.context import BotContext
-from bot.ids import RoomID, parse_room_id, txn_id_for
+from bot.ids import RoomID, txn_id_for
 from bot.retention import report as retention_report
 from bot.retention import service
 from bot.retention.policy import Policy, format_duration
 from bot.retention.resolve import resolve
 from bot.retention.sweeper import plan, room_refs
+from bot.roomnames import describe
 
 
-def _describe(ctx: BotContext, language: str, policy: Policy, default: bool) -> str:
+async def _describe(ctx: BotContext, language: str, policy: Policy, default: bool) -> str:
     t = ctx.catalog.text
     parts = [t(language, "policy.line", name=policy.name, max_age=format_duration(policy.max_age))]
     if policy.min_age:
         parts.append(t(language, "policy.min_age", age=format_duration(policy.min_age)))
     if policy.media_max_age:
         parts.append(t(language, "policy.media", age=format_duration(policy.media_max_age)))
-    scope = [t(language, f"kind.{k}") for k in policy.room_kinds] + list(policy.rooms)
+    # Rooms a policy file names by ID are shown by name; aliases are names already.
+    rooms = [await describe(ctx, RoomID(r), language) if r.startswith("!") else r for r in policy.rooms]
+    scope = [t(language, f"kind.{k}") for k in policy.room_kinds] + rooms
     if default:
         scope.append(t(language, "policy.default"))
     if scope:
@@ -32,7 +36,7 @@ async def list_policies(ctx: BotContext, req: Request) -> Reply:
     current = ctx.policies.current
     lines = [t(req.language, "policy.list.header", files=", ".join(current.files) or "–")]
     for policy in current.policies.values():
-        lines.append("• " + _describe(ctx, req.language, policy, policy.name == current.default))
+        lines.append("• " + await _describe(ctx, req.language, policy, policy.name == current.default))
     if not current.policies:
         lines.append(t(req.language, "policy.none"))
     if ctx.policies.error is not None:
@@ -50,35 +54,36 @@ async def show_policy(ctx: BotContext, req: Request) -> Reply:
     policy = current.policies.get(req.args[0])
     if policy is None:
         raise CommandError("policy.unknown", name=req.args[0][:40], names=", ".join(current.policies) or "–")
-    text = _describe(ctx, req.language, policy, policy.name == current.default)
+    text = await _describe(ctx, req.language, policy, policy.name == current.default)
     extra = ctx.catalog.text(
         req.language, "policy.details", source=policy.source, description=policy.description or "–"
     )
     return Reply(f"{text}\n{extra}")
 
 
-def _room(arg: str) -> RoomID:
-    try:
-        return parse_room_id(arg)
-    except ValueError:
-        raise CommandError("hold.bad_room", word=arg[:80]) from None
+async def _known_room(ctx: BotContext, req: Request, typed: str) -> tuple[RoomID, str]:
+    """The room an argument names (ID, alias, case number or name) and its kind; a room Lotse
+    is not in is refused with what to type instead."""
+    room = await room_argument(ctx, typed, req.language)
+    kind = ctx.configured_rooms.get(room) or await ctx.state.room_kind(room)
+    if kind is None:
+        raise CommandError("retention.room_unknown", room=" ".join(typed.split())[:60])
+    return room, kind
 
 
 async def room_policy(ctx: BotContext, req: Request) -> Reply:
-    room = _room(req.args[0] if req.args else req.room_id)
-    kind = ctx.configured_rooms.get(room) or await ctx.state.room_kind(room)
-    if kind is None:
-        raise CommandError("retention.room_unknown", room=room)
+    room, kind = await _known_room(ctx, req, " ".join(req.args) if req.args else req.room_id)
     resolution = resolve(
         room, kind, ctx.policies.current, await ctx.retention.assignments(), await room_refs(ctx, room)
     )
     t = ctx.catalog.text
+    label = await describe(ctx, room, req.language)
     why = t(req.language, f"why.{resolution.reason}", kind=t(req.language, f"kind.{kind}"))
     if resolution.policy is None:
-        return Reply(t(req.language, "retention.room_none", room=room, why=why))
+        return Reply(t(req.language, "retention.room_none", room=label, why=why))
     lines = [
-        t(req.language, "retention.room_policy", room=room, policy=resolution.policy.name, why=why),
-        _describe(ctx, req.language, resolution.policy, False),
+        t(req.language, "retention.room_policy", room=label, policy=resolution.policy.name, why=why),
+        await _describe(ctx, req.language, resolution.policy, False),
     ]
     from bot.retention.sweeper import now_ms
 
@@ -94,10 +99,9 @@ async def room_policy(ctx: BotContext, req: Request) -> Reply:
 async def assign(ctx: BotContext, req: Request) -> Reply:
     if len(req.args) < 2:
         raise CommandError("assign.usage")
-    room = _room(req.args[0])
-    name = req.args[1]
-    if await ctx.state.room_kind(room) is None and room not in ctx.configured_rooms:
-        raise CommandError("retention.room_unknown", room=room)
+    # The policy is the last word; everything before it names the room ("Lotse Admin kurz").
+    room, _ = await _known_room(ctx, req, " ".join(req.args[:-1]))
+    name = req.args[-1]
     before = (await ctx.retention.assignments()).get(room)
     if name.casefold() in ("-", "aus", "off", "keine", "none") and name not in ctx.policies.current.policies:
         await ctx.retention.assign(room, None, ctx.subject(req.sender))
@@ -112,7 +116,13 @@ async def assign(ctx: BotContext, req: Request) -> Reply:
     await ctx.retention.audit(ctx.subject(req.sender), "assign", room, before, after)
     ctx.scheduler.trigger("sweep")  # the room's notice and state follow the new policy
     return Reply(
-        ctx.catalog.text(req.language, "assign.done", room=room, before=before or "–", after=after or "–")
+        ctx.catalog.text(
+            req.language,
+            "assign.done",
+            room=await describe(ctx, room, req.language),
+            before=before or "–",
+            after=after or "–",
+        )
     )
 
 
@@ -125,14 +135,16 @@ async def dry_run(ctx: BotContext, req: Request) -> Reply:
         if p.resolution.policy is None:
             continue
         if p.held_until is not None:
-            lines.append(t(req.language, "dryrun.held", room=p.room_id, kind=kind))
+            lines.append(
+                t(req.language, "dryrun.held", room=await describe(ctx, p.room_id, req.language), kind=kind)
+            )
             continue
         if p.expired or p.media_expired:
             lines.append(
                 t(
                     req.language,
                     "dryrun.line",
-                    room=p.room_id,
+                    room=await describe(ctx, p.room_id, req.language),
                     kind=kind,
                     policy=p.resolution.policy.name,
                     n=str(p.expired),

@@ -1,0 +1,28 @@
+"""The benchmarks run at tiny sizes, so they cannot rot between the times someone measures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["bench/bench_store.py", "2000"],
+        ["bench/bench_joins.py", "--rooms", "2", "--commands", "1"],
+    ],
+    ids=["store", "joins"],
+)
+def test_benchmark_runs(command: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, *command], cwd=REPO, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ratio" in done.stdout, done.stdout
