@@ -216,6 +216,64 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _latest_schema() -> int:
+    from bot.store.db import find_migrations, migrations_dir
+
+    return find_migrations(migrations_dir())[-1].version
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the data directory and the store, while the bot runs."""
+    from bot.backup import make_backup
+
+    settings = _settings(args)
+    folder = make_backup(
+        settings.data_dir,
+        Path(args.dir),
+        bot_user_id=settings.bot.user_id,
+        pseudonym_key_file=settings.pseudonym_key_file,
+    )
+    print(f"Backup written to {folder}")
+    print("  It holds the database, the login session, the encryption store and the keys:")
+    print("  keep it encrypted and away from this server (see docs/admin.md, Backups).")
+    print("  Synapse's own database is not in it: back it up with pg_dump (docs/admin.md).")
+    print(f"  Check it any time with: lotse restore --check {folder}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Check a backup, and (without --check) put it in place of the data directory."""
+    from bot.backup import check_backup, restore_backup
+
+    folder = Path(args.backup)
+    settings = None if args.check and args.config is None else _settings(args)
+    check = check_backup(
+        folder,
+        bot_user_id=settings.bot.user_id if settings is not None else None,
+        latest_schema=_latest_schema(),
+    )
+    if not check.ok:
+        print(f"The backup {folder} cannot be restored:", file=sys.stderr)
+        for line in check.problems:
+            print(f"  - {line}", file=sys.stderr)
+        return 1
+    m = check.manifest
+    print(
+        f"Backup OK: {len(m['files'])} files, made {m['created_at']} by Lotse {m['lotse_version']}, "
+        f"schema {m['schema_version']}, account {m['bot_user_id']}"
+    )
+    if args.check:
+        return 0
+    assert settings is not None
+    moved = restore_backup(
+        folder, settings.data_dir, pseudonym_key_file=settings.pseudonym_key_file, force=args.force
+    )
+    if moved is not None:
+        print(f"The data directory that was there is now {moved} (delete it once all is well).")
+    print(f"Restored into {settings.data_dir.resolve()}. Start Lotse: it migrates the database itself.")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.devserver.demo import run_demo
 
@@ -261,6 +319,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default=None)
     rp.add_argument("--language", default=None)
     rp.set_defaults(func=cmd_report)
+    backup = sub.add_parser("backup", help="copy the data directory and the store into DIR (bot may run)")
+    backup.add_argument("dir", help="where to put the backup (a new folder is made inside)")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="check a backup and put it in place of the data directory")
+    restore.add_argument("backup", help="the backup's folder (lotse-backup-…)")
+    restore.add_argument("--check", action="store_true", help="only check the backup, change nothing")
+    restore.add_argument(
+        "--force", action="store_true", help="replace an existing data directory (it is moved aside)"
+    )
+    restore.set_defaults(func=cmd_restore)
     demo = sub.add_parser("demo", help="run a local Synapse, demo accounts and the bot")
     demo.add_argument("--dir", default=".lotse-demo", help="where the demo keeps its data")
     demo.add_argument(
@@ -284,10 +352,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_config_error(err)
         return 2
     except Exception as err:
+        from bot.backup import BackupError
         from bot.matrix.client import MatrixError, SessionLost
         from bot.matrix.crosssign import CrossSigningError
         from bot.store.db import SchemaTooNew
 
+        if isinstance(err, BackupError):
+            print(f"Lotse: {err}", file=sys.stderr)
+            return 1
         if isinstance(err, SessionLost | CrossSigningError | SchemaTooNew | MatrixError):
             print(f"Lotse stopped: {err}", file=sys.stderr)
             return 1
