@@ -6,6 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from bot.cases import lifecycle
+from bot.commands.handlers.consent import in_team_of
 from bot.commands.types import Reply, Request
 from bot.context import BotContext
 
@@ -44,7 +45,7 @@ async def my_cases(ctx: BotContext, req: Request) -> Reply:
             )
         lines.append(line)
     head = t(req.language, "cases.title", n=str(len(lines))) if lines else t(req.language, "cases.none")
-    unclaimed = await ctx.consent.unclaimed_intakes()
+    unclaimed = [i for i in await ctx.consent.unclaimed_intakes() if await in_team_of(ctx, i, req.sender)]
     tail = []
     if unclaimed:
         numbers = ", ".join(f"#{i.intake_id}" for i in unclaimed[:10])

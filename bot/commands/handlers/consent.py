@@ -27,6 +27,18 @@ async def _intake_by_number(ctx: BotContext, word: str) -> Intake:
     return intake
 
 
+async def in_team_of(ctx: BotContext, intake: Intake, user: UserID) -> bool:
+    """Whether ``user`` belongs to the team an intake waits in: a worker sees and takes only
+    their own team's requests. An intake that waits in no team room is anyone's to take."""
+    room = intake.notify_room or ctx.team_room()
+    if room is None:
+        return True
+    kind = ctx.configured_rooms.get(room) or await ctx.state.room_kind(room)
+    if kind != "team":
+        return True
+    return user in ctx.matrix.members(room)
+
+
 async def _own_intake(ctx: BotContext, req: Request) -> Intake:
     """The intake of the 1:1 room the client writes in; only the client may act on it."""
     intake = await ctx.consent.intake_by_room(req.room_id)
@@ -82,6 +94,8 @@ async def claim(ctx: BotContext, req: Request) -> None:
     me = ctx.subject(req.sender)
     if intake.worker is not None and intake.worker != me:
         raise CommandError("intake.claim.taken", n=str(intake.intake_id))
+    if intake.worker is None and not await in_team_of(ctx, intake, req.sender):
+        raise CommandError("intake.other_team", n=str(intake.intake_id))
     if intake.state in ("declined", "withdrawn"):
         raise CommandError("intake.claim.closed", n=str(intake.intake_id))
     # The answer first, then what it sets off (the room, the invitations): in that order on screen.
@@ -117,6 +131,8 @@ async def answer(ctx: BotContext, req: Request) -> Reply:
     intake = await _intake_by_number(ctx, req.args[0])
     if intake.worker is not None and intake.worker != ctx.subject(req.sender):
         raise CommandError("intake.not_responsible", n=str(intake.intake_id))
+    if intake.worker is None and not await in_team_of(ctx, intake, req.sender):
+        raise CommandError("intake.other_team", n=str(intake.intake_id))
     if intake.state in ("declined", "withdrawn"):
         raise CommandError("intake.claim.closed", n=str(intake.intake_id))
     await runtime.answer_question(ctx, intake, " ".join(req.args[1:]), str(req.event_id))
