@@ -183,9 +183,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         ctx, db = await offline_context(settings)
         try:
             report = await stats_report.build(ctx, period)
-            language = args.language or settings.default_language
+            language = args.language or settings.stats.language or settings.default_language
             if args.format == "png":
                 return stats_report.render_png(ctx, report, language)
+            if args.format == "pdf":
+                return stats_report.render_pdf(ctx, report, language)
             if args.format == "csv":
                 return stats_report.render_csv(ctx, report, language).encode()
             if args.format == "json":
@@ -208,8 +210,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_bytes(data)
         print(f"{period.label} written to {args.out}", file=sys.stderr)
-    elif args.format == "png":
-        raise ConfigError(["--format png needs --out FILE"])
+    elif args.format in ("png", "pdf"):
+        raise ConfigError([f"--format {args.format} needs --out FILE"])
     else:
         sys.stdout.write(data.decode())
         sys.stdout.write("\n")
@@ -315,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_retention_report)
     rp = sub.add_parser("report", help="the anonymous leadership report for one period")
     rp.add_argument("--period", default=None, help="2026-W47 or 2026-11 (default: last week)")
-    rp.add_argument("--format", choices=["text", "csv", "png", "json"], default="text")
+    rp.add_argument("--format", choices=["text", "csv", "png", "pdf", "json"], default="text")
     rp.add_argument("--out", default=None)
     rp.add_argument("--language", default=None)
     rp.set_defaults(func=cmd_report)

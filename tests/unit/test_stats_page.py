@@ -324,3 +324,31 @@ async def test_demo_data_is_marked_on_the_page(env: tuple[BotContext, Database, 
         p.draw(fig)
         assert mark in [t.get_text() for t in fig.texts]
     assert stats_report.render_text(ctx, marked, "de").splitlines()[1].startswith("Demo-Daten")
+
+
+def test_command_line_writes_the_pdf_and_the_page(tmp_path: Path) -> None:
+    from bot import cli
+
+    config = tmp_path / "lotse.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n'
+        '[homeserver]\nurl = "http://127.0.0.1:1"\n'
+        '[bot]\nuser_id = "@lotse:example.org"\npassword = "x"\n'
+        '[stats]\nlanguage = "en"\n'
+    )
+    assert cli.main(["-c", str(config), "migrate"]) == 0
+    pdf, png = tmp_path / "report.pdf", tmp_path / "report.png"
+    assert (
+        cli.main(["-c", str(config), "report", "--period", "2025-W47", "--format", "pdf", "--out", str(pdf)])
+        == 0
+    )
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    assert (
+        cli.main(["-c", str(config), "report", "--period", "2025-W47", "--format", "png", "--out", str(png)])
+        == 0
+    )
+    size, info = png_info(png.read_bytes())
+    assert size[0] == 1080 and info["Title"] == "Lotse report for week 47 (17–23 Nov)"  # [stats] language
+    assert (
+        cli.main(["-c", str(config), "report", "--period", "2025-W47", "--format", "pdf"]) == 2
+    )  # needs --out
