@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,6 +224,9 @@ class Lotse:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
+        # Every file the bot or its libraries write (the encryption store and its journals
+        # included) is readable by the bot's user only.
+        os.umask(0o077)
         ctx, gateway, db = await self._open()
         worker: asyncio.Task[None] | None = None
         syncer: asyncio.Task[None] | None = None
