@@ -5,10 +5,11 @@ that argue the case: the share answered in time and the median wait for a first 
 twelve periods, the clients reached (new and active), the requests outside office hours (the
 load that used to land on private phones) and the consent funnel (asked → given → withdrawn).
 
-Two arrangements of the same content: a tall picture for a phone (1080 px wide, one column,
-large type) and an A4 page for the board (two columns), whose PDF has the data-protection
-section as its second page. Colours are the Okabe–Ito palette (told apart with any colour
-vision), every line also differs by marker and dash, and every chart has a title in words.
+Two arrangements of the same content: a picture for a phone held upright (1080 px wide, about
+twice as tall, large type, tiles two across) and an A4 page for the board (tiles three across),
+whose PDF has the data-protection section as its second page. Colours are the Okabe–Ito
+palette (told apart with any colour vision), every line also differs by marker and dash, and
+every chart has a title in words.
 Hidden figures are gaps with a hatched band, never a zero. The picture carries the report's
 figures as JSON in its metadata (``Lotse-Report``), so what it shows can be checked by machine.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import io
 import textwrap
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,14 +39,7 @@ from bot.stats.report import (
 )
 
 # Okabe & Ito (2008): distinguishable with every common kind of colour vision.
-BLUE, ORANGE, SKY, GREEN, VERMILLION, PURPLE = (
-    "#0072B2",
-    "#E69F00",
-    "#56B4E9",
-    "#009E73",
-    "#D55E00",
-    "#CC79A7",
-)
+BLUE, ORANGE, SKY, GREEN, VERMILLION = "#0072B2", "#E69F00", "#56B4E9", "#009E73", "#D55E00"
 INK, SOFT, PAPER, TILE = "#1A1A1A", "#555555", "#FFFFFF", "#EEF3F8"
 
 TILES = (
@@ -57,6 +52,8 @@ TILES = (
 )
 
 PHONE_WIDTH_IN, PHONE_DPI = 5.4, 200  # 1080 px
+# matplotlib's caches (fonts, text layout) are not made for threads: one rendering at a time.
+_RENDERING = threading.Lock()
 A4 = (8.27, 11.69)
 
 
@@ -526,15 +523,16 @@ def _page_figure(
 
 def render_png(ctx: BotContext, report: StatsReport, language: str) -> bytes:
     """The page for a phone: 1080 px wide, as tall as it needs; the figures as JSON inside."""
-    fig = _page_figure(ctx, report, language, PHONE, None)
     buffer = io.BytesIO()
-    fig.savefig(
-        buffer,
-        format="png",
-        dpi=PHONE_DPI,
-        facecolor=PAPER,
-        metadata={"Title": _plain_title(ctx, report, language), "Lotse-Report": render_json(report)},
-    )
+    with _RENDERING:
+        fig = _page_figure(ctx, report, language, PHONE, None)
+        fig.savefig(
+            buffer,
+            format="png",
+            dpi=PHONE_DPI,
+            facecolor=PAPER,
+            metadata={"Title": _plain_title(ctx, report, language), "Lotse-Report": render_json(report)},
+        )
     return buffer.getvalue()
 
 
@@ -624,9 +622,12 @@ def render_pdf(ctx: BotContext, report: StatsReport, language: str) -> bytes:
 
     buffer = io.BytesIO()
     title = _plain_title(ctx, report, language)
-    with PdfPages(
-        buffer, metadata={"Title": title, "Creator": "Lotse", "Producer": "Lotse", "CreationDate": None}
-    ) as pdf:
+    with (
+        _RENDERING,
+        PdfPages(
+            buffer, metadata={"Title": title, "Creator": "Lotse", "Producer": "Lotse", "CreationDate": None}
+        ) as pdf,
+    ):
         pdf.savefig(_page_figure(ctx, report, language, PAGE, A4[1]), facecolor=PAPER)
         if report.privacy is not None:
             pdf.savefig(_privacy_page(ctx, report, language), facecolor=PAPER)

@@ -352,3 +352,20 @@ def test_command_line_writes_the_pdf_and_the_page(tmp_path: Path) -> None:
     assert (
         cli.main(["-c", str(config), "report", "--period", "2025-W47", "--format", "pdf"]) == 2
     )  # needs --out
+
+
+async def test_a_month_leaves_out_a_figure_its_older_weeks_never_had(
+    env: tuple[BotContext, Database, Filled],
+) -> None:
+    ctx, db, _ = env
+    from bot.stats import rollup
+
+    # W45 was frozen before consent_asked existed: it has no such cell.
+    week = parse_period("2026-W45")
+    await rollup.frozen(ctx, week)
+    await db.write("DELETE FROM stats_cell WHERE period = ? AND figure = 'consent_asked'", (week.label,))
+    month = await stats_report.build(ctx, parse_period("2026-11"))
+    assert "consent_asked" not in month.cells  # not a sum of weeks that never showed it
+    assert month.cells["consent_given"].value == 4  # the others add up as before
+    assert fmt.value(ctx.catalog, month.cells.get("consent_asked"), "de") == "–"
+    assert stats_report.render_png(ctx, month, "de").startswith(b"\x89PNG")
