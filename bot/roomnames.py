@@ -2,7 +2,7 @@
 
 A command that takes a room accepts:
 
-- a room ID (``!abc:example.org``), used as it is;
+- a room ID (``!abc:example.org``, or without ``:server`` from room version 12 on), as it is;
 - an alias (``#team:example.org``), resolved by the homeserver;
 - a case number: ``#3``, ``3``, ``Fall 3``, ``case 3``, ``Fall #3`` (the case's counselling
   room; before it exists, the case's 1:1 chat with Lotse);
@@ -95,7 +95,7 @@ async def find_room(ctx: BotContext, typed: str) -> RoomID:
     typed = " ".join(typed.split()).strip("\"'„“”‚‘’«»")
     if not typed:
         raise RoomNotFound(typed)
-    if typed.startswith("!") and ":" in typed:
+    if typed.startswith("!"):  # a room ID (from room version 12 on without ":server")
         try:
             return parse_room_id(typed)
         except ValueError:

@@ -41,10 +41,12 @@ from nio import (
     RoomGetStateResponse,
     RoomMessage,
     RoomMessagesResponse,
+    RoomPreset,
     RoomPutStateResponse,
     RoomRedactResponse,
     RoomResolveAliasResponse,
     RoomSendResponse,
+    RoomVisibility,
     SyncResponse,
     UploadResponse,
 )
@@ -187,6 +189,8 @@ class MatrixGateway:
         )
         self.online = True
         self._room_version: str | None = None
+        # Names of rooms nio has not seen since this start (see room_name).
+        self._room_names: dict[RoomID, str | None] = {}
         # Sync and sends wait out any outage: giving up would lose an event or a reply.
         self.persistent = RetryPolicy(base=self.retry.base, cap=self.retry.cap, max_attempts=None)
 
@@ -652,6 +656,51 @@ class MatrixGateway:
             return []
         return [UserID(u) for u in (*room.users, *room.invited_users)]
 
+    async def room_name(self, room_id: RoomID) -> str | None:
+        """A room's name (``m.room.name``) as the homeserver sent it with the sync; a room that
+        has been quiet since this start is asked for once (remembered until it speaks again)."""
+        room = self.client.rooms.get(room_id)
+        if room is not None and room.name:
+            return str(room.name)
+        if room_id in self._room_names:
+            return self._room_names[room_id]
+        resp = await self.call("room name", lambda: self.client.room_get_state_event(room_id, "m.room.name"))
+        name = resp.content.get("name") if isinstance(resp, RoomGetStateEventResponse) else None
+        self._room_names[room_id] = name if isinstance(name, str) and name.strip() else None
+        return self._room_names[room_id]
+
+    async def search_users(self, term: str, *, admin_api: bool) -> list[tuple[UserID, str | None]]:
+        """Accounts on this homeserver matching ``term``: the user directory (whom the bot may
+        see there) and, with the admin API, every active local account whose ID or display name
+        contains it (a client the bot shares no room with yet). Remote users and guests are left
+        out."""
+        own = self.user_id.split(":", 1)[1]
+        found: dict[UserID, str | None] = {}
+        status, body = await self.raw(
+            "POST",
+            "/_matrix/client/v3/user_directory/search",
+            {"search_term": term, "limit": 20},
+            what="user directory",
+            ok_statuses=(200, 400, 403, 429),
+        )
+        for row in body.get("results", []) if status == 200 else ():
+            user, name = row.get("user_id"), row.get("display_name")
+            if isinstance(user, str) and user.endswith(f":{own}"):
+                found[UserID(user)] = name if isinstance(name, str) else None
+        if admin_api:
+            status, body = await self.raw(
+                "GET",
+                f"/_synapse/admin/v2/users?name={quote(term)}&guests=false&deactivated=false&limit=20",
+                what="users (admin API)",
+                ok_statuses=(200, 400, 403, 404),
+            )
+            for row in body.get("users", []) if status == 200 else ():
+                user, name = row.get("name"), row.get("displayname")
+                if isinstance(user, str) and user.endswith(f":{own}") and not row.get("deactivated"):
+                    found.setdefault(UserID(user), name if isinstance(name, str) else None)
+        found.pop(self.user_id, None)
+        return list(found.items())
+
     async def _learn_room(self, room_id: RoomID) -> bool:
         encrypted = room_id in self.client.encrypted_rooms
         if not encrypted:
@@ -726,7 +775,8 @@ class MatrixGateway:
         moderators: Sequence[UserID] = (),
         locked_down: bool = True,
     ) -> RoomID | None:
-        """An encrypted private room the bot administers.
+        """An encrypted private room the bot administers: invited people only (``private_chat``),
+        not in the room directory, no guests, history readable only from joining on.
 
         From room version 12 on, the creator's power is implicit and the creator must not be
         listed in ``users``; in older versions it must be listed with 100 or it loses power.
@@ -743,6 +793,8 @@ class MatrixGateway:
         resp = await self.call(
             "create room",
             lambda: self.client.room_create(
+                visibility=RoomVisibility.private,
+                preset=RoomPreset.private_chat,
                 name=name,
                 invite=list(invite),
                 is_direct=is_direct,
@@ -756,6 +808,12 @@ class MatrixGateway:
                         "type": "m.room.history_visibility",
                         "state_key": "",
                         "content": {"history_visibility": "joined"},
+                    },
+                    # private_chat would let guests join (can_join); nobody without an account.
+                    {
+                        "type": "m.room.guest_access",
+                        "state_key": "",
+                        "content": {"guest_access": "forbidden"},
                     },
                 ],
                 power_level_override=power,
@@ -808,6 +866,8 @@ class MatrixGateway:
         return await self.change_power_levels(room_id, {"users": users})
 
     async def set_room_state(self, room_id: RoomID, event_type: str, content: dict[str, Any]) -> bool:
+        if event_type == "m.room.name":
+            self._room_names.pop(room_id, None)
         resp = await self.call(
             "set state", lambda: self.client.room_put_state(room_id, event_type, content), self.persistent
         )

@@ -157,6 +157,8 @@ async def test_a_room_by_id_alias_case_number_or_name(env: Env) -> None:
     alias_room = RoomID("!aliased:example.org")
     env.aliases["#nord:example.org"] = alias_room
     assert await find_room(ctx, str(CONSULT)) == CONSULT
+    v12 = "!" + "Ab3_-" * 9  # room version 12: no server part
+    assert await find_room(ctx, v12) == v12
     assert await find_room(ctx, "#nord:example.org") == alias_room
     for typed in ("#1", "1", "Fall 1", "case #1"):
         assert await find_room(ctx, typed) == intake.consultation_room

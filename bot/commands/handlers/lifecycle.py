@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from bot.cases import lifecycle
 from bot.commands.types import CommandError, Reply, Request
 from bot.context import BotContext
 from bot.people import PersonAmbiguous, PersonNotFound, find_person
 from bot.roles import Role
+from bot.roomnames import split_case
 from bot.store.consent import Intake
-
-_CASE = re.compile(r"^(?:#|nr\.?|fall|case)?\s*(\d{1,9})$", re.IGNORECASE)
 
 
 async def _case(ctx: BotContext, req: Request, args: list[str]) -> tuple[Intake, list[str]]:
@@ -21,12 +18,13 @@ async def _case(ctx: BotContext, req: Request, args: list[str]) -> tuple[Intake,
         if intake is None:
             raise CommandError("case.unknown_room")
     else:
-        if not args or not (m := _CASE.match(args[0])):
+        # "3", "#3", "Fall 3", "case #3"
+        number, args = split_case(args)
+        if number is None:
             raise CommandError("case.which")
-        intake = await ctx.consent.intake_by_id(int(m.group(1)))
+        intake = await ctx.consent.intake_by_id(number)
         if intake is None or intake.consultation_room is None:
-            raise CommandError("case.not_found", n=m.group(1))
-        args = args[1:]
+            raise CommandError("case.not_found", n=str(number))
     if Role.ADMIN not in req.roles and intake.worker != ctx.subject(req.sender):
         raise CommandError("case.not_yours", n=str(intake.intake_id))
     if await lifecycle.is_closed(ctx, intake.intake_id):
