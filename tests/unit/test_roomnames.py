@@ -363,3 +363,22 @@ async def test_erasure_takes_the_label_off_the_room(env: Env) -> None:
     await env.say("!fallname 1 Wohnungssuche")
     await rights.erase(env.ctx, intake, "$erase")
     assert env.matrix.room_names[CONSULT] == "Fall 1"
+
+
+async def test_requests_by_number_as_people_type_it(env: Env) -> None:
+    ctx = env.ctx
+    env.matrix.room_members[TEAM] = [WORKER]
+    intake = await ctx.consent.create_intake(
+        INTAKE_ROOM, ctx.subject(KIM), worker=None, notify_room=TEAM, state="consent"
+    )
+    assert await env.say("!antwort Anfrage 1") == env.de("intake.answer.usage")
+    assert await env.say("!übernehmen Fall 9") == env.de("intake.unknown", n="9")
+    assert await env.say("!übernehmen Fall") == env.de("intake.bad_number", word="Fall")
+    await handle_message(
+        ctx, COMMANDS, sender=WORKER, room_id=TEAM, room_kind="team", body="!übernehmen Fall 1"
+    )
+    claimed = await ctx.consent.intake_by_id(intake.intake_id)
+    assert claimed is not None and claimed.worker == ctx.subject(WORKER)
+    text = await env.say("!antwort Anfrage 1 Die Fotos sieht nur deine Fachkraft.")
+    assert text == env.de("intake.answer.sent", n="1")
+    assert any("Die Fotos sieht nur deine Fachkraft." in t for t in env.matrix.texts_to(INTAKE_ROOM))

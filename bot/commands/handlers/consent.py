@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from bot.commands.handlers.arguments import account_and_rest, room_argument
 from bot.commands.types import CommandError, Reply, Request
 from bot.consent import rights, runtime
 from bot.context import BotContext
 from bot.ids import UserID, txn_id_for
-from bot.roomnames import clean_label, consultation_name, describe, is_reset, keep_label, names_the_person
+from bot.roomnames import (
+    clean_label,
+    consultation_name,
+    describe,
+    is_reset,
+    keep_label,
+    names_the_person,
+    split_case,
+)
 from bot.store.consent import Intake
 
 
-def _number(word: str) -> int:
-    text = word.strip().lstrip("#")
-    if not (text.isascii() and text.isdigit()):
-        raise CommandError("intake.bad_number", word=word[:20])
-    return int(text)
-
-
-async def _intake_by_number(ctx: BotContext, word: str) -> Intake:
-    intake = await ctx.consent.intake_by_id(_number(word))
+async def _intake_from(ctx: BotContext, args: Sequence[str]) -> tuple[Intake, list[str]]:
+    """The request the first words name ("12", "#12", "Anfrage 12", "Fall 12") and the words
+    after them."""
+    number, rest = split_case(args)
+    if number is None:
+        raise CommandError("intake.bad_number", word=(args[0] if args else "")[:20])
+    intake = await ctx.consent.intake_by_id(number)
     if intake is None:
-        raise CommandError("intake.unknown", n=word.lstrip("#")[:20])
-    return intake
+        raise CommandError("intake.unknown", n=str(number))
+    return intake, rest
 
 
 async def in_team_of(ctx: BotContext, intake: Intake, user: UserID) -> bool:
@@ -88,9 +95,7 @@ def _label_example(ctx: BotContext, language: str) -> str:
 
 
 async def claim(ctx: BotContext, req: Request) -> None:
-    if not req.args:
-        raise CommandError("intake.bad_number", word="")
-    intake = await _intake_by_number(ctx, req.args[0])
+    intake, _ = await _intake_from(ctx, req.args)
     me = ctx.subject(req.sender)
     if intake.worker is not None and intake.worker != me:
         raise CommandError("intake.claim.taken", n=str(intake.intake_id))
@@ -110,13 +115,11 @@ async def claim(ctx: BotContext, req: Request) -> None:
 
 
 async def guardian(ctx: BotContext, req: Request) -> Reply:
-    if not req.args:
-        raise CommandError("intake.bad_number", word="")
-    intake = await _intake_by_number(ctx, req.args[0])
+    intake, rest = await _intake_from(ctx, req.args)
     if intake.worker != ctx.subject(req.sender):
         raise CommandError("intake.not_responsible", n=str(intake.intake_id))
     # Evidence of how the guardians consented: the consent log and the client's export show it.
-    note = " ".join(req.args[1:]).strip()[:200]
+    note = " ".join(rest).strip()[:200]
     if not note:
         raise CommandError("intake.guardian.note_required", n=str(intake.intake_id))
     if not await runtime.guardian_confirmed(ctx, intake, req.sender, str(req.event_id), note):
@@ -128,14 +131,16 @@ async def answer(ctx: BotContext, req: Request) -> Reply:
     """A worker answers a question the client asked before consenting."""
     if len(req.args) < 2:
         raise CommandError("intake.answer.usage")
-    intake = await _intake_by_number(ctx, req.args[0])
+    intake, words = await _intake_from(ctx, req.args)
+    if not words:
+        raise CommandError("intake.answer.usage")
     if intake.worker is not None and intake.worker != ctx.subject(req.sender):
         raise CommandError("intake.not_responsible", n=str(intake.intake_id))
     if intake.worker is None and not await in_team_of(ctx, intake, req.sender):
         raise CommandError("intake.other_team", n=str(intake.intake_id))
     if intake.state in ("declined", "withdrawn"):
         raise CommandError("intake.claim.closed", n=str(intake.intake_id))
-    await runtime.answer_question(ctx, intake, " ".join(req.args[1:]), str(req.event_id))
+    await runtime.answer_question(ctx, intake, " ".join(words), str(req.event_id))
     return Reply(ctx.catalog.text(req.language, "intake.answer.sent", n=str(intake.intake_id)))
 
 
