@@ -559,6 +559,19 @@ class Lotse:
         if msg.sender == gateway.user_id or msg.msgtype == "m.notice":
             return  # never answer ourselves or other bots' notices
         kind = await self._room_kind(ctx, msg.room_id)
+        if msg.edit:
+            # An edited "nein" must not become a "ja", nor an edited word a command: the bot
+            # acts on new messages only, and says so where it is one of two in the chat.
+            if kind in ("intake", "direct"):
+                lang = await ctx.language_of(msg.sender) or ctx.catalog.default_language
+                await gateway.send_text(
+                    msg.room_id,
+                    ctx.catalog.text(lang, "dispatch.edit_ignored"),
+                    txn_id_for(msg.event_id, "edit"),
+                    reply_to=msg.event_id,
+                )
+            await ctx.state.mark_handled(msg.event_id)
+            return
         try:
             if kind == "intake" and await self._intake_text(ctx, msg):
                 await ctx.state.mark_handled(msg.event_id)

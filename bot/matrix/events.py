@@ -31,6 +31,8 @@ class IncomingMessage:
     encrypted: bool
     body: str = field(repr=False)
     media: tuple[str, ...] = ()
+    # An edit of an earlier message (m.replace): never a command or an answer of its own.
+    edit: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,11 @@ Incoming = (
 )
 
 
+def _is_edit(content: dict[str, Any]) -> bool:
+    relation = content.get("m.relates_to")
+    return isinstance(relation, dict) and relation.get("rel_type") == "m.replace"
+
+
 def convert(room_id: RoomID, event: Any) -> Incoming | None:
     """One timeline event → a value, or None for what the bot does not act on."""
     if isinstance(event, MegolmEvent):
@@ -110,6 +117,7 @@ def convert(room_id: RoomID, event: Any) -> Incoming | None:
             bool(getattr(event, "decrypted", False)),
             body,
             media_uris(source),
+            edit=_is_edit(source),
         )
     if isinstance(event, ReactionEvent):
         return IncomingReaction(
