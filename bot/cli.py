@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import ConfigError, Settings, load_settings
@@ -276,6 +277,54 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_setup(args: argparse.Namespace) -> int:
+    """The managed rooms (team, admin, leadership), created by the bot with the power it needs."""
+    from bot import logsetup
+    from bot.opsclient import OpsClient, OpsError
+    from bot.roomsetup import setup_rooms
+
+    settings = _settings(args)
+    logsetup.configure("WARNING")
+    language = args.language or settings.default_language
+
+    async def go() -> list[Any]:
+        async with OpsClient(settings, device_name="Lotse setup") as ops:
+            await ops.login()
+            return await setup_rooms(ops, settings, language)
+
+    try:
+        outcomes = asyncio.run(go())
+    except OpsError as exc:
+        print(f"lotse setup: {exc}", file=sys.stderr)
+        return 1
+    configured = settings.rooms.configured()
+    missing = []
+    for o in outcomes:
+        where = f"{o.ref} ({o.room_id})" if o.room_id and o.room_id != o.ref else o.ref
+        print(f"  {o.kind:<11} {o.action.upper():<8} {where}: {o.detail}")
+        if o.action != "problem" and o.kind not in configured:
+            missing.append(o)
+    if missing:
+        print("\nAdd to the configuration (lotse.toml) so the bot uses these rooms:\n\n[rooms]")
+        for o in missing:
+            print(f'{o.kind} = "{o.ref}"')
+    problems = [o for o in outcomes if o.action == "problem"]
+    return 1 if problems else 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Checks the installation; prints what to fix; exit 1 on a problem."""
+    from bot.doctor import diagnose, render
+    from bot.i18n import Catalog
+
+    settings = _settings(args)
+    language = args.language or settings.default_language
+    catalog = Catalog(settings.default_language)
+    findings = asyncio.run(diagnose(settings, catalog, language, _latest_schema()))
+    print(render(findings, catalog, language, settings))
+    return 1 if any(f.level == "fail" for f in findings) else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.devserver.demo import run_demo
 
@@ -331,6 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace an existing data directory (it is moved aside)"
     )
     restore.set_defaults(func=cmd_restore)
+    setup = sub.add_parser("setup", help="create the team, admin and leadership rooms with the bot's power")
+    setup.add_argument("--language", default=None, help="room names in this language (default_language)")
+    setup.set_defaults(func=cmd_setup)
+    doctor = sub.add_parser("doctor", help="check the installation and say what to fix")
+    doctor.add_argument("--language", default=None, help="de or en (default: default_language)")
+    doctor.set_defaults(func=cmd_doctor)
     demo = sub.add_parser("demo", help="run a local Synapse, demo accounts and the bot")
     demo.add_argument("--dir", default=".lotse-demo", help="where the demo keeps its data")
     demo.add_argument(
