@@ -90,6 +90,12 @@ def _wrap(text: str, width_in: float, size: float) -> str:
     return "\n".join(textwrap.wrap(text, chars, break_on_hyphens=False)) or text
 
 
+def _one_line(text: str, width_in: float, size: float) -> str:
+    """Shortened with "…" to one line of the width (a long organisation name)."""
+    chars = max(12, int(width_in * 72 / (size * 0.55)))
+    return text if len(text) <= chars else text[: chars - 1].rstrip() + "…"
+
+
 def _series(report: StatsReport, key: str) -> list[float | None]:
     return [fmt.shown(cells.get(key)) for _, cells in report.trend]
 
@@ -166,8 +172,15 @@ class _Page:
         fig.text(
             left / W,
             top / H,
-            self.t(
-                self.language, "stats.page.kicker", organisation=org, year=str(self.report.period.end.year)
+            _one_line(
+                self.t(
+                    self.language,
+                    "stats.page.kicker",
+                    organisation=org,
+                    year=str(self.report.period.end.year),
+                ),
+                W - 2 * left,
+                s * 0.85,
             ),
             fontsize=s * 0.85,
             color=SOFT,
