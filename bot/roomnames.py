@@ -18,6 +18,7 @@ room ID, which means nothing to a person (:func:`describe`).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -86,8 +87,23 @@ def _words(text: str) -> list[str]:
 
 
 async def known_rooms(ctx: BotContext) -> list[RoomID]:
-    rooms = [row.room_id for row in await ctx.retention.rooms()]
+    """Rooms a name may stand for: the configured ones and those Lotse knows, except the 1:1
+    intake chats (nameless; a case number names them)."""
+    rooms = [row.room_id for row in await ctx.retention.rooms() if row.kind != "intake"]
     return list(dict.fromkeys([*ctx.configured_rooms, *rooms]))
+
+
+async def _names(ctx: BotContext, rooms: Sequence[RoomID]) -> dict[RoomID, str]:
+    """The rooms' names, a few asked at once (a quiet room's name is asked once per start)."""
+    out: dict[RoomID, str] = {}
+    for i in range(0, len(rooms), 16):
+        chunk = rooms[i : i + 16]
+        for room, name in zip(
+            chunk, await asyncio.gather(*(ctx.matrix.room_name(r) for r in chunk)), strict=True
+        ):
+            if name:
+                out[room] = name
+    return out
 
 
 async def find_room(ctx: BotContext, typed: str) -> RoomID:
@@ -116,11 +132,7 @@ async def find_room(ctx: BotContext, typed: str) -> RoomID:
 
 async def _by_name(ctx: BotContext, typed: str) -> RoomID:
     wanted = fold(typed)
-    names: dict[RoomID, str] = {}
-    for room in await known_rooms(ctx):
-        name = await ctx.matrix.room_name(room)
-        if name:
-            names[room] = name
+    names = await _names(ctx, await known_rooms(ctx))
     exact = [room for room, name in names.items() if fold(name) == wanted]
     if len(exact) == 1:
         return exact[0]
