@@ -165,8 +165,12 @@ class SynapseServer:
     def shared_secret(self) -> str:
         return (self.directory / "registration_shared_secret").read_text().strip()
 
-    def start(self, timeout: float = 60.0, extra: dict[str, Any] | None = None) -> None:
-        config = write_config(self.directory, self.port, self.server_name, extra)
+    def start(
+        self, timeout: float = 60.0, extra: dict[str, Any] | None = None, config: Path | None = None
+    ) -> None:
+        """Start with the relaxed test config (plus ``extra``), or with a ready ``config`` file
+        (e.g. the production template with SQLite substituted)."""
+        config = config or write_config(self.directory, self.port, self.server_name, extra)
         log = (self.directory / "synapse.stdout").open("ab")
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter, our own config
             [sys.executable, "-m", "synapse.app.homeserver", "-c", str(config)],

@@ -827,9 +827,14 @@ class MatrixGateway:
         return RoomID(resp.room_id)
 
     async def user_exists(self, user_id: UserID) -> bool:
+        """Whether the account exists. A homeserver that shows profiles only to people who share a
+        room (``limit_profile_requests_to_users_who_share_rooms``, as deploy/homeserver.yaml sets)
+        answers 403 for someone the bot has never met: then the admin API is asked."""
         status, _ = await self.raw(
-            "GET", f"/_matrix/client/v3/profile/{quote(user_id)}", what="profile", ok_statuses=(200, 404)
+            "GET", f"/_matrix/client/v3/profile/{quote(user_id)}", what="profile", ok_statuses=(200, 403, 404)
         )
+        if status == 403:
+            return await self.is_server_admin(user_id) is not None
         return status == 200
 
     async def invite(self, room_id: RoomID, user_id: UserID) -> bool:
