@@ -131,10 +131,14 @@ class ConsentStore:
         note: str | None = None,
         notice_hash: str | None = None,
     ) -> asyncio.Future[None]:
+        # The same decision from the same event is recorded once: after a crash the event is
+        # handled again (its sync batch was not done), and a second row would be a second consent.
         return self.db.write(
             "INSERT INTO consent_log (subject, scope, purpose, notice_version, language, decision,"
             " method, actor, event_id, recorded_at, note, notice_hash)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+            " WHERE ? IS NULL OR NOT EXISTS (SELECT 1 FROM consent_log WHERE event_id = ?"
+            " AND subject = ? AND scope = ? AND decision = ?)",
             (
                 subject,
                 scope,
@@ -148,6 +152,11 @@ class ConsentStore:
                 now_ms() if at_ms is None else at_ms,
                 note,
                 notice_hash,
+                event_id,
+                event_id,
+                subject,
+                scope,
+                decision,
             ),
         )
 

@@ -387,3 +387,26 @@ async def test_room_kind_is_checked(state: StateStore) -> None:
     with pytest.raises(sqlite3.IntegrityError):
         await state.set_room_kind(RoomID("!r:example.org"), "lobby")
     assert await state.room_kind(RoomID("!r:example.org")) is None
+
+
+async def test_the_same_decision_from_the_same_event_is_recorded_once(db: Database) -> None:
+    """After a crash the answer event is handled again: it must not become a second consent."""
+    from bot.store.consent import ConsentStore
+
+    store = ConsentStore(db)
+    entry = {
+        "subject": "s1",
+        "scope": "client",
+        "purpose": "counselling",
+        "notice_version": "v1",
+        "language": "de",
+        "decision": "given",
+        "method": "text",
+    }
+    for _ in range(3):
+        await store.append(**entry, event_id="$answer")
+    await store.append(**{**entry, "decision": "withdrawn"}, event_id="$later")
+    await store.append(**entry)  # no event (a command without one): always recorded
+    await store.append(**entry)
+    decisions = [e.decision for e in await store.history("s1")]
+    assert decisions.count("given") == 3 and decisions.count("withdrawn") == 1
