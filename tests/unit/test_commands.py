@@ -725,3 +725,40 @@ async def test_a_near_miss_gets_a_did_you_mean(ctx: BotContext) -> None:
     # A lookalike letter (Cyrillic е) never runs the command; at most it is suggested.
     out = await text_of(ctx, "!widеrruf", kind="group")
     assert "Meintest du" in out or "kenne ich nicht" in out
+
+
+# --- who the sender is: only their ID counts ------------------------------------------------
+
+OUTSIDERS = {
+    "stranger named Admin": UserID("@fremder:example.org"),
+    "user on another server": UserID("@admin:example.net"),
+    "lookalike of the admin": UserID("@admín:example.org"),
+}
+
+
+@pytest.mark.parametrize("who", sorted(OUTSIDERS))
+async def test_outsiders_get_only_what_a_client_gets_refused_in_their_language(
+    ctx: BotContext, who: str
+) -> None:
+    """A display name like "Admin", an account elsewhere with the admin's local name, or a
+    look-alike ID: none of them gains a role; refusals come in the sender's language."""
+    sender = OUTSIDERS[who]
+    assert isinstance(ctx.matrix, FakeMatrix)
+    ctx.matrix.names[sender] = "Admin"
+    await ctx.state.set_language(ctx.subject(sender), "en")
+    client = frozenset({Role.CLIENT})
+    assert await ctx.roles.roles(sender) == client
+    problems = []
+    for cmd in COMMANDS:
+        for kind in sorted(ALL_ROOM_KINDS):
+            calls: list[tuple[str, Request]] = []
+            reply = await say(ctx, "!" + cmd.names["en"], sender=sender, kind=kind, table=_spy_table(calls))
+            allowed = cmd.allowed(client, kind)
+            if allowed != bool(calls):
+                problems.append(f"{cmd.key} in {kind}: ran={bool(calls)} allowed={allowed}")
+            key = "dispatch.wrong_room" if Role.CLIENT in cmd.roles else "dispatch.forbidden"
+            if not allowed and (
+                reply is None or reply.text != CATALOG.text("en", key, command=cmd.names["en"])
+            ):
+                problems.append(f"{cmd.key} in {kind}: refusal {reply and reply.text!r}")
+    assert problems == []
