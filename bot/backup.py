@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from bot import __version__
 from bot.keyfiles import private_dir, write_private
@@ -110,13 +111,41 @@ def _files(root: Path) -> list[Path]:
     return out
 
 
+def without_password(url: str) -> str:
+    """A database URL fit for output: its password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def pg_dump_hint(url: str) -> str:
+    """How to back up (and restore) a store on PostgreSQL: pg_dump, not this copy."""
+    shown = without_password(url)
+    return (
+        f"pg_dump --format=custom --file=lotse-$(date -u +%Y%m%dT%H%M%SZ).dump '{shown}'\n"
+        f"  (restore: pg_restore --clean --if-exists --dbname='{shown}' lotse-….dump)"
+    )
+
+
 def make_backup(
-    data_dir: Path, target: Path, *, bot_user_id: str, pseudonym_key_file: Path | None = None
+    data_dir: Path,
+    target: Path,
+    *,
+    bot_user_id: str,
+    pseudonym_key_file: Path | None = None,
+    store_url: str | None = None,
 ) -> Path:
-    """Copy the data directory (and an outside pseudonym key) into a new folder in ``target``."""
+    """Copy the data directory (and an outside pseudonym key) into a new folder in ``target``.
+
+    With the store on PostgreSQL (``store_url``) the database is not copied here (pg_dump does
+    that); the keys, the session and the encryption store still are."""
     data_dir = data_dir.resolve()
-    if not (data_dir / "lotse.db").is_file():
+    if store_url is None and not (data_dir / "lotse.db").is_file():
         raise BackupError(f"{data_dir} holds no Lotse database (lotse.db): check data_dir")
+    if not data_dir.is_dir():
+        raise BackupError(f"{data_dir} does not exist: check data_dir")
     target = target.resolve()
     if target == data_dir or data_dir in target.parents:
         raise BackupError(f"the backup must not go inside the data directory {data_dir}")
@@ -151,7 +180,8 @@ def make_backup(
         "lotse_version": __version__,
         "bot_user_id": bot_user_id,
         "data_dir": str(data_dir),
-        "schema_version": _schema_version(folder / "data" / "lotse.db"),
+        "store": "postgresql" if store_url is not None else "sqlite",
+        "schema_version": None if store_url is not None else _schema_version(folder / "data" / "lotse.db"),
         "files": files,
         "external": external,
     }
@@ -194,7 +224,8 @@ def check_backup(folder: Path, *, bot_user_id: str | None = None, latest_schema:
             problems.append(f"{name}: missing")
         elif _sha256(path) != meta.get("sha256"):
             problems.append(f"{name}: changed or damaged since the backup (checksum differs)")
-    for required in ("data/lotse.db", "data/session.json"):
+    on_sqlite = manifest.get("store", "sqlite") == "sqlite"
+    for required in ("data/lotse.db", "data/session.json") if on_sqlite else ("data/session.json",):
         if required not in files:
             problems.append(f"{required}: not in the backup")
     for key in ("pseudonym.key", "seal.key", "store.key", "cross_signing.json"):

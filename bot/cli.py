@@ -230,13 +230,21 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from bot.backup import make_backup
 
     settings = _settings(args)
+    # With the store on PostgreSQL ([store] url) the database is backed up with pg_dump.
+    store_url = getattr(getattr(settings, "store", None), "url", None)
     folder = make_backup(
         settings.data_dir,
         Path(args.dir),
         bot_user_id=settings.bot.user_id,
         pseudonym_key_file=settings.pseudonym_key_file,
+        store_url=store_url,
     )
     print(f"Backup written to {folder}")
+    if store_url:
+        from bot.backup import pg_dump_hint
+
+        print("  Lotse's store is on PostgreSQL and not in this copy: back it up with pg_dump, e.g.")
+        print(f"  {pg_dump_hint(store_url)}")
     print("  It holds the database, the login session, the encryption store and the keys:")
     print("  keep it encrypted and away from this server (see docs/admin.md, Backups).")
     print("  Synapse's own database is not in it: back it up with pg_dump (docs/admin.md).")
@@ -273,6 +281,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     )
     if moved is not None:
         print(f"The data directory that was there is now {moved} (delete it once all is well).")
+    if m.get("store") == "postgresql":
+        print("Lotse's store is on PostgreSQL: restore its pg_dump of the same time (pg_restore) too.")
     print(f"Restored into {settings.data_dir.resolve()}. Start Lotse: it migrates the database itself.")
     return 0
 

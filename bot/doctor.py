@@ -79,6 +79,11 @@ def check_store(settings: Settings, latest: int) -> list[Finding]:
     from bot.store import inspect
 
     data_dir = settings.data_dir
+    store_url = getattr(getattr(settings, "store", None), "url", None)
+    if store_url:  # [store] url: PostgreSQL, checked by connecting at the bot's start
+        from bot.backup import without_password
+
+        return [Finding("ok", "doctor.store.postgres", {"url": without_password(store_url)})]
     db = data_dir / "lotse.db"
     if not db.is_file():
         return [Finding("warn", "doctor.store.missing", {"data_dir": str(data_dir)})]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.backup import BackupError, check_backup, last_backup, make_backup, restore_backup
+from bot.backup import BackupError, check_backup, last_backup, make_backup, pg_dump_hint, restore_backup
 
 USER = "@lotse:example.org"
 
@@ -63,3 +63,16 @@ def test_a_backup_never_goes_inside_the_data_directory(tmp_path: Path) -> None:
         make_backup(data, data / "backups", bot_user_id=USER)
     with pytest.raises(BackupError, match="no Lotse database"):
         make_backup(tmp_path / "empty", tmp_path / "b", bot_user_id=USER)
+
+
+def test_with_the_store_on_postgresql_the_keys_are_saved_and_pg_dump_named(tmp_path: Path) -> None:
+    data = data_dir(tmp_path)
+    (data / "lotse.db").unlink()
+    url = "postgresql://lotse:s3cret@db.example.org/lotse"
+    folder = make_backup(data, tmp_path / "b", bot_user_id=USER, store_url=url)
+    check = check_backup(folder, bot_user_id=USER)
+    assert check.ok, check.problems
+    assert check.manifest["store"] == "postgresql" and "data/keys/seal.key" in check.manifest["files"]
+    hint = pg_dump_hint(url)
+    assert "pg_dump --format=custom" in hint and "pg_restore" in hint
+    assert "s3cret" not in hint and "lotse:***@db.example.org" in hint
