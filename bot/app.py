@@ -534,7 +534,10 @@ class Lotse:
                 if problem is not None:
                     # Counselling starts only where nobody else can read along: say why, leave.
                     log.info("left a would-be intake room: %s", problem)
-                    text = ctx.catalog.text(lang, problem)
+                    if await ctx.language_of(invite.inviter) is None:
+                        text = runtime.in_every_language(ctx, problem)  # no language chosen yet
+                    else:
+                        text = ctx.catalog.text(lang, problem)
                     await gateway.send_text(invite.room_id, text, txn_id_for(invite.room_id, "not-private"))
                     await gateway.leave(invite.room_id, text)
                     await ctx.state.forget_room(invite.room_id)

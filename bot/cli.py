@@ -1,4 +1,4 @@
-"""``lotse`` command line: run, demo, check-config, migrate, reset-cross-signing."""
+"""``lotse`` command line: run, demo, check-config, texts, migrate, reset-cross-signing."""
 
 from __future__ import annotations
 
@@ -72,6 +72,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  bot account:      {settings.bot.user_id}")
     print(f"  data directory:   {settings.data_dir}")
     print(f"  default language: {settings.default_language}")
+    from bot.i18n import Catalog
+
+    catalog = Catalog(settings.default_language)
+    print(f"  languages:        {', '.join(lang.code for lang in catalog.languages)}")
+    unreviewed = [lang.code for lang in catalog.languages if catalog.review_note(lang.code)]
+    if unreviewed:
+        print(
+            f"  not yet reviewed: {', '.join(unreviewed)} (machine translations: see lotse texts --missing)"
+        )
     print(f"  policies:         {settings.policies_dir}")
     for kind, ref in settings.rooms.configured().items():
         print(f"  {kind} room:{' ' * (11 - len(kind))}{ref}")
@@ -89,6 +98,24 @@ def cmd_check_config(args: argparse.Namespace) -> int:
                 " the join page's public https address (your reverse proxy), or onboarding.page = false"
             )
     return 0
+
+
+def cmd_texts(args: argparse.Namespace) -> int:
+    """Per language: client texts missing, and translations still waiting for a native
+    speaker's review (catalog header, fuzzy entries, the consent notice). With a configuration
+    its default language and notice folder, else the shipped ones. Exit 1 if texts are missing."""
+    from bot.config import default_policies_dir
+    from bot.i18n import Catalog
+    from bot.i18n.client import status, status_text
+
+    try:
+        settings = _settings(args)
+        default, policies = settings.default_language, settings.policies_dir
+    except ConfigError:
+        default, policies = "de", default_policies_dir()
+    statuses = status(Catalog(default), policies / "consent")
+    print(status_text(statuses, only_problems=args.missing))
+    return 1 if any(s.missing for s in statuses) else 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -364,6 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check-config", help="validate the configuration and exit").set_defaults(
         func=cmd_check_config
     )
+    texts = sub.add_parser("texts", help="languages: client texts missing or waiting for review")
+    texts.add_argument(
+        "--missing", action="store_true", help="only languages with missing or unreviewed texts"
+    )
+    texts.set_defaults(func=cmd_texts)
     sub.add_parser("migrate", help="apply database migrations and exit").set_defaults(func=cmd_migrate)
     reset = sub.add_parser("reset-cross-signing", help="replace the bot's cross-signing identity")
     reset.add_argument("--yes", action="store_true")

@@ -113,6 +113,8 @@ COMMANDS = CommandTable(
         Command(
             key="help",
             names={"de": "hilfe", "en": "help"},
+            # The words of the client languages (ar, fa, tr, uk, ru): a client types them.
+            aliases=("مساعدة", "مساعده", "راهنما", "yardım", "yardim", "допомога", "помощь"),
             roles=ALL_ROLES,
             room_kinds=ALL_ROOM_KINDS,
             handler=general.help_command,
@@ -121,6 +123,7 @@ COMMANDS = CommandTable(
         Command(
             key="language",
             names={"de": "sprache", "en": "language"},
+            aliases=("اللغة", "لغة", "زبان", "dil", "мова", "язык"),
             roles=ALL_ROLES,
             room_kinds=ALL_ROOM_KINDS,
             handler=general.language_command,
@@ -234,7 +237,7 @@ COMMANDS = CommandTable(
         Command(
             key="withdraw",
             names={"de": "widerruf", "en": "withdraw"},
-            aliases=("widerrufen", "stop", "stopp"),
+            aliases=("widerrufen", "stop", "stopp", "انسحاب", "انصراف", "vazgeç", "відкликати", "отозвать"),
             roles=ALL_ROLES,
             room_kinds=CLIENT_ROOMS,
             handler=consent.withdraw,
@@ -242,7 +245,17 @@ COMMANDS = CommandTable(
         Command(
             key="my_data",
             names={"de": "meine-daten", "en": "my-data"},
-            aliases=("auskunft", "meinedaten", "mydata"),
+            aliases=(
+                "auskunft",
+                "meinedaten",
+                "mydata",
+                "بياناتي",
+                "اطلاعات-من",
+                "اطلاعاتم",
+                "verilerim",
+                "мої-дані",
+                "мои-данные",
+            ),
             roles=ALL_ROLES,
             room_kinds=CLIENT_ROOMS,
             handler=consent.my_data,
@@ -250,7 +263,7 @@ COMMANDS = CommandTable(
         Command(
             key="delete",
             names={"de": "löschen", "en": "delete"},
-            aliases=("loeschen",),
+            aliases=("loeschen", "حذف", "sil", "видалити", "удалить"),
             roles=ALL_ROLES,
             room_kinds=CLIENT_ROOMS,
             handler=consent.delete,

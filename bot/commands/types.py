@@ -73,7 +73,11 @@ class Command:
     requires_rules: bool = False
 
     def name(self, language: str) -> str:
-        return self.names.get(language) or self.names["en"]
+        """The word in ``language``; a variant's (plain German, ``de@ls``) is its base
+        language's; a language without its own word (Arabic: the word typed in Arabic is an
+        alias) gets the English one, which works everywhere."""
+        base = language.split("@", 1)[0]
+        return self.names.get(language) or self.names.get(base) or self.names["en"]
 
     def allowed(self, roles: frozenset[Role], room_kind: str) -> bool:
         return bool(self.roles & roles) and room_kind in self.room_kinds

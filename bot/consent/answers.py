@@ -9,7 +9,8 @@ removed), trims punctuation, and accepts
 - the yes/no words of the **chosen** language (from the catalog key ``answer.yes`` /
   ``answer.no``, comma-separated), never those of other languages: "ne" is no in Czech and
   yes in Greek. Casual words ("ok", "klar", "y") are not among them;
-- the numbers of the numbered menu (``1`` yes, ``2`` no);
+- the numbers of the numbered menu (``1`` yes, ``2`` no), also in Arabic-Indic and Persian
+  digits (``١`` ``۱``), which Arabic and Farsi phone keyboards type;
 - ✅ ✔ ☑ for yes and ❌ 👎 ✖ for no, alone or next to a word that agrees. 👍 is not a yes:
   people also use it for "seen".
 
@@ -42,10 +43,35 @@ _MODIFIERS = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff]")
 _WORD_CHARS = re.compile(r"[^\w\s]|_", re.UNICODE)
 
 
+# Spellings that differ by keyboard, not by meaning: Arabic-Indic and Persian digits, Turkish
+# dotless i (HAYIR → hayir, hayır), Arabic and Persian forms of yeh and kaf, the tatweel
+# that stretches Arabic words.
+_FOLD = str.maketrans(
+    {
+        **{chr(0x0660 + d): str(d) for d in range(10)},
+        **{chr(0x06F0 + d): str(d) for d in range(10)},
+        "ı": "i",
+        "ي": "ی",
+        "ى": "ی",
+        "ك": "ک",
+        "ـ": None,
+    }
+)
+# Direction marks and joiners a phone keyboard may put around what is typed.
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u200e\u200f\u061c\u2066\u2067\u2068\u2069\ufeff")
+
+
+def number(text: str) -> int | None:
+    """A number typed on its own ("2", "2.", "٢", "۲", "２"), or None."""
+    digits = unicodedata.normalize("NFKC", text).translate(_FOLD)
+    digits = "".join(ch for ch in digits if ch not in _INVISIBLE).strip().rstrip(".)").strip()
+    return int(digits) if digits.isascii() and digits.isdigit() else None
+
+
 def normalize(text: str) -> str:
-    """Case-, accent-, width- and spacing-insensitive form of a short answer."""
+    """Case-, accent-, width-, digit- and spacing-insensitive form of a short answer."""
     text = unicodedata.normalize("NFKC", text)
-    text = _MODIFIERS.sub("", text).casefold()
+    text = _MODIFIERS.sub("", text).casefold().translate(_FOLD)
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = _WORD_CHARS.sub(" ", text)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.consent.answers import YesNo
+from bot.consent.answers import YesNo, normalize
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ class Vocabulary:
 
 
 def _method(text: str) -> str:
-    return "number" if text.strip().rstrip(".)").strip() in ("1", "2") else "text"
+    return "number" if normalize(text) in ("1", "2") else "text"
 
 
 def after_language(view: IntakeView, vocab: Vocabulary) -> list[Effect]:

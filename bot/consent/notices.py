@@ -12,8 +12,11 @@ One Markdown file per language in a folder (``policies/consent/de.md``, ``en.md`
 
 Placeholders such as ``{organisation}`` are filled from the configuration. All languages of a
 text must carry the same version: a consent is to *the* notice, whatever language it was
-read in. A broken folder is refused with file, line and reason; the caller keeps the last
-good set.
+read in. Adding a language (a new file with the same version) therefore changes nothing for
+consents already given; changing the notice means a new version in every file. A translation
+not yet confirmed by a native speaker says so in its header (``review = "machine translation,
+needs review by a native speaker"``; ``lotse texts --missing`` lists it). A broken folder is
+refused with file, line and reason; the caller keeps the last good set.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class Notice:
     effective: dt.date
     summary: str
     full: str
+    # Why this translation still needs a native speaker's review (header ``review``), or None.
+    review: str | None = None
 
     def render(self, values: Mapping[str, str]) -> tuple[str, str]:
         return _fill(self.summary, values), _fill(self.full, values)
@@ -56,7 +61,10 @@ class NoticeSet:
     by_language: Mapping[str, Notice]
 
     def for_language(self, language: str, default: str) -> Notice:
-        return self.by_language.get(language) or self.by_language[default]
+        """The notice in ``language``, else in its base language (``de`` for plain German,
+        ``de@ls``), else in ``default``. Its ``language`` says which one it is."""
+        base = re.split(r"[@_-]", language, maxsplit=1)[0]
+        return self.by_language.get(language) or self.by_language.get(base) or self.by_language[default]
 
 
 class _Keep(dict[str, str]):
@@ -110,7 +118,10 @@ def parse_notice(path: Path, text: str) -> Notice:
             list(string.Formatter().parse(part))
         except ValueError as exc:
             raise NoticeError(path, offset, f"broken {{placeholder}}: {exc}") from None
-    return Notice(path.stem, str(version).strip(), effective, summary, full)
+    review = header.get("review")
+    if review is not None and (not isinstance(review, str) or review.casefold().startswith("reviewed")):
+        review = None
+    return Notice(path.stem, str(version).strip(), effective, summary, full, review or None)
 
 
 def load_notices(directory: Path, required: tuple[str, ...]) -> NoticeSet:

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 
 from bot import roomnames
-from bot.config import localized
+from bot.config import LocalizedText, localized
 from bot.consent import flow
 from bot.consent.answers import YesNo, is_question, matches_any, parse_yes_no, reaction_answer, word_set
 from bot.consent.flow import IntakeView, Vocabulary
@@ -88,13 +88,20 @@ def consultation_retention_days(ctx: BotContext) -> int:
 def notice_values(ctx: BotContext, language: str) -> dict[str, str]:
     org = ctx.settings.organisation
     default = ctx.catalog.default_language
+
+    def own(value: LocalizedText) -> str:
+        # Plain German (de@ls) takes German before the default language.
+        chain = ctx.catalog.fallbacks(language)
+        lang = next((c for c in chain if not isinstance(value, dict) or c in value), language)
+        return localized(value, lang, default)
+
     return {
         "organisation": org.name,
-        "controller": localized(org.controller, language, default),
-        "dpo_contact": localized(org.dpo_contact, language, default),
-        "purposes": localized(org.purposes, language, default),
-        "recipients": localized(org.recipients, language, default),
-        "other_channels": localized(org.other_channels, language, default),
+        "controller": own(org.controller),
+        "dpo_contact": own(org.dpo_contact),
+        "purposes": own(org.purposes),
+        "recipients": own(org.recipients),
+        "other_channels": own(org.other_channels),
         "retention": ctx.catalog.text(
             language, "consent.retention", days=str(consultation_retention_days(ctx))
         ),
@@ -102,13 +109,22 @@ def notice_values(ctx: BotContext, language: str) -> dict[str, str]:
     }
 
 
+def notice_text(ctx: BotContext, language: str) -> tuple[str, str, str]:
+    """The notice as a client who chose ``language`` reads it: the language it is actually in
+    (the client's, else its base language for a variant, else the default language), its
+    summary and its full text, filled in for that language (so that the text shown and the
+    text the consent log's checksum proves are the same)."""
+    notice = ctx.consent_notices.get().for_language(language, ctx.catalog.default_language)
+    summary, full = notice.render(notice_values(ctx, notice.language))
+    return notice.language, summary, full
+
+
 def notice_shown(ctx: BotContext, language: str) -> tuple[str, str]:
     """The language the notice was actually shown in (after any fallback) and the SHA-256 of
     its text as shown: what a consent record must be able to prove."""
-    notice = ctx.consent_notices.get().for_language(language, ctx.catalog.default_language)
-    summary, full = notice.render(notice_values(ctx, notice.language))
+    shown, summary, full = notice_text(ctx, language)
     digest = hashlib.sha256(f"{summary}\n\n{full}".encode()).hexdigest()
-    return notice.language, digest
+    return shown, digest
 
 
 # -- talking --------------------------------------------------------------------------------
@@ -127,11 +143,33 @@ async def say(
     return await ctx.matrix.send_text(room, text, txn_id_for(cause, room), reply_to=reply_to, html=html)
 
 
+# Around a right-to-left line in a left-to-right menu: its number and words keep their order.
+_RTL_ISOLATE, _POP_ISOLATE = "\u2067", "\u2069"
+
+
 def language_menu(ctx: BotContext) -> str:
-    lines = [ctx.catalog.text(lang.code, "intake.language.menu") for lang in ctx.catalog.languages[:2]]
+    """The first message, before anyone knows the client's language: a greeting without words
+    and every language by its own name, each with "write N" in that language ("1. Deutsch –
+    Hallo! Schreib 1."). The client answers with the number, or the language's name."""
+    lines = ["👋 🌐"]
     for i, language in enumerate(ctx.catalog.languages, start=1):
-        lines.append(f"{i}. {language.native_name}")
+        choose = ctx.catalog.text(language.code, "intake.language.choose", n=str(i))
+        entry = f"{language.native_name} – {choose}"
+        if language.rtl:
+            entry = f"{_RTL_ISOLATE}{entry}{_POP_ISOLATE}"
+        lines.append(f"{i}. {entry}")
     return "\n".join(lines)
+
+
+def in_every_language(ctx: BotContext, key: str) -> str:
+    """A text for someone whose language is not known (any more): in every language offered,
+    each by its own name, the default language first."""
+    parts = []
+    for language, text in ctx.catalog.in_every_language(key):
+        if language.rtl:
+            text = "\n".join(f"{_RTL_ISOLATE}{line}{_POP_ISOLATE}" for line in text.split("\n"))
+        parts.append(text)
+    return "\n\n".join(parts)
 
 
 async def forward_question(ctx: BotContext, intake: Intake, question: str, cause: str) -> None:
@@ -307,8 +345,7 @@ async def apply(ctx: BotContext, intake: Intake, effects: Sequence[flow.Effect],
                     step,
                 )
             case flow.AskConsent():
-                notice = ctx.consent_notices.get().for_language(language, ctx.catalog.default_language)
-                summary, _ = notice.render(notice_values(ctx, language))
+                _, summary, _ = notice_text(ctx, language)
                 question = t(language, "intake.consent.question")
                 event = await say(ctx, room, f"{summary}\n\n{question}", step, markdown=True)
                 if event is not None:
@@ -323,8 +360,7 @@ async def apply(ctx: BotContext, intake: Intake, effects: Sequence[flow.Effect],
             case flow.SetPending(action):
                 await ctx.consent.update_intake(intake.intake_id, pending=action)
             case flow.ShowFullNotice():
-                notice = ctx.consent_notices.get().for_language(language, ctx.catalog.default_language)
-                _, full = notice.render(notice_values(ctx, language))
+                _, _, full = notice_text(ctx, language)
                 await say(ctx, room, full, step, markdown=True)
             case flow.SetLanguage(code):
                 await ctx.state.set_language(intake.subject, code)
@@ -400,7 +436,7 @@ async def after_erasure(ctx: BotContext, room: RoomID, text: str, cause: str) ->
     marker = await ctx.consent.erased_chat(room)
     if marker is None:
         return False
-    # The language was erased too: any language's yes-word counts, the text is bilingual.
+    # The language was erased too: any language's yes-word counts, the text is in all of them.
     yes = frozenset().union(
         *(word_set(ctx.catalog.text(lang.code, "answer.yes")) for lang in ctx.catalog.languages)
     )
@@ -408,7 +444,7 @@ async def after_erasure(ctx: BotContext, room: RoomID, text: str, cause: str) ->
         await ctx.consent.set_erased_chat(room, None)
         return False
     key = "intake.after_erasure" if marker == "erased" else "intake.after_erasure.kept"
-    await say(ctx, room, ctx.catalog.text(ctx.catalog.default_language, key), f"{cause}:after-erasure")
+    await say(ctx, room, in_every_language(ctx, key), f"{cause}:after-erasure")
     if marker == "erased":
         await ctx.consent.set_erased_chat(room, "asked")
     return True

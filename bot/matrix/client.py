@@ -57,6 +57,7 @@ from bot.keyfiles import write_private
 from bot.matrix import admin_api
 from bot.matrix.events import MESSAGE_TYPES, Recorded, recorded
 from bot.matrix.retry import RetryPolicy, is_retryable_status
+from bot.render import directional
 
 log = logging.getLogger(__name__)
 
@@ -730,6 +731,8 @@ class MatrixGateway:
         html: str | None = None,
         notice: bool = True,
     ) -> EventID | None:
+        # Arabic and Farsi laid out right to left, numbers and IDs in them left to right.
+        body, html = directional(body, html)
         # m.notice: clients show it as the bot's voice, and other bots do not answer it.
         content: dict[str, Any] = {"msgtype": "m.notice" if notice else "m.text", "body": body}
         if reply_to is not None:

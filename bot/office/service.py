@@ -119,7 +119,8 @@ def when(ctx: BotContext, language: str, at: dt.datetime, reference: dt.datetime
 
 def emergency(ctx: BotContext, language: str) -> str:
     contacts = ctx.settings.office.emergency_contacts
-    lines = contacts.get(language) or contacts.get(ctx.catalog.default_language) or []
+    # The client's language, else its base (German for plain German), else the default.
+    lines = next((contacts[c] for c in ctx.catalog.fallbacks(language) if contacts.get(c)), [])
     if not lines:
         return ""
     return ctx.catalog.text(language, "office.emergency", contacts="\n".join(f"• {c}" for c in lines))

@@ -21,6 +21,8 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from bot.render import strip_bidi_marks
+
 TOKEN_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # noqa: S105 - an alphabet, not a secret
 TOKEN_LENGTH = 12
 PAIRING_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
@@ -110,7 +112,7 @@ def pairing_candidates(text: str) -> list[str]:
     Only words of the code's shape count (six letters or digits, a digit among them); a code
     typed with a lookalike character (0 for O) is not guessed at, it simply does not match.
     """
-    words = [w.strip(".,;:!?()[]\"'«»„“”") for w in text.split()]
+    words = [w.strip(".,;:!?()[]\"'«»„“”") for w in strip_bidi_marks(text).split()]
     words = [w for w in words if w]
     found: list[str] = []
     for i, word in enumerate(words):
@@ -125,5 +127,5 @@ def pairing_candidates(text: str) -> list[str]:
 
 def only_a_code(text: str) -> bool:
     """The message is nothing but something shaped like a pairing code."""
-    compact = _normal("".join(text.split())).strip(".!")
+    compact = _normal("".join(strip_bidi_marks(text).split())).strip(".!")
     return _looks_like_code(compact)

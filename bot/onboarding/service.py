@@ -249,10 +249,9 @@ async def _try_pairing(ctx: BotContext, intake: Intake, text: str, cause: str) -
 
 
 async def _tell_client(ctx: BotContext, intake: Intake, key: str, cause: str) -> None:
-    """The client's language may not be known yet: then in the catalog's first two languages."""
+    """The client's language may not be known yet: then in every language offered."""
     chosen = await ctx.state.language(intake.subject)
-    languages = [chosen] if chosen else [lang.code for lang in ctx.catalog.languages[:2]]
-    text = "\n\n".join(ctx.catalog.text(lang, key) for lang in languages)
+    text = ctx.catalog.text(chosen, key) if chosen else runtime.in_every_language(ctx, key)
     await runtime.say(ctx, intake.room_id, text, f"{cause}:{key}")
 
 

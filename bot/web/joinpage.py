@@ -89,7 +89,7 @@ class JoinPageServer:
             await ctx.invitations.by_page(codes.page_key(secret)) if codes.is_page_secret(secret) else None
         )
         if invitation is None:
-            languages = [lang.code for lang in ctx.catalog.languages[:2]]
+            languages = [lang.code for lang in ctx.catalog.languages]  # whose it was: unknown
             return _html(expired_page(ctx.catalog, languages), 404)
         if invitation.state_at(service.now_ms(ctx)) != OPEN:
             return _html(expired_page(ctx.catalog, [invitation.language]), 410)

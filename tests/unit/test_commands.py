@@ -609,7 +609,16 @@ def test_help_is_allowed_everywhere_for_everyone() -> None:
 
 async def test_language_menu(ctx: BotContext) -> None:
     out = await text_of(ctx, "sprache")
-    assert out.splitlines() == [de("language.menu"), "1. Deutsch (de)", "2. English (en)"]
+    lines = out.splitlines()
+    assert lines[:3] == [de("language.menu"), "1. Deutsch (de)", "2. English (en)"]
+    assert lines[3:] == [
+        "3. العربية (ar)",
+        "4. فارسی (fa)",
+        "5. Українська (uk)",
+        "6. Русский (ru)",
+        "7. Türkçe (tr)",
+        "8. Leichte Sprache (de@ls)",
+    ]
 
 
 @pytest.mark.parametrize("answer", ["2", "en", "EN", "English", "english."])
@@ -640,18 +649,47 @@ async def test_language_is_stored_under_pseudonym(ctx: BotContext) -> None:
     assert CLIENT not in rows[0]["subject"]
 
 
-@pytest.mark.parametrize("answer", ["klingonisch", "3", "0", "-1", "fr"])
+@pytest.mark.parametrize("answer", ["klingonisch", "9", "0", "-1", "fr"])
 async def test_unknown_language(ctx: BotContext, answer: str) -> None:
     out = await text_of(ctx, f"!sprache {answer}", kind="group")
     assert out == de("language.unknown", word=answer)
     assert await ctx.language_of(CLIENT) is None
 
 
-@pytest.mark.parametrize("answer", ["²", "١", "２"])  # superscript, Arabic-Indic, full-width digits
-async def test_non_ascii_digit_is_an_unknown_language(ctx: BotContext, answer: str) -> None:
+@pytest.mark.parametrize("answer", ["٢", "۲", "２"])  # Arabic-Indic, Persian, full-width digits
+async def test_digits_of_other_scripts_choose_from_the_menu(ctx: BotContext, answer: str) -> None:
     out = await text_of(ctx, f"!sprache {answer}", kind="group")
-    assert out == de("language.unknown", word=answer)
-    assert await ctx.language_of(CLIENT) is None
+    assert out == en("language.set", language="English")
+    assert await ctx.language_of(CLIENT) == "en"
+
+
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [
+        ("العربية", "ar"),
+        ("عربي", "ar"),
+        ("Arabisch", "ar"),
+        ("arabic", "ar"),
+        ("فارسی", "fa"),
+        ("فارسي", "fa"),  # with the Arabic keyboard's yeh
+        ("Farsi", "fa"),
+        ("українська", "uk"),
+        ("Ukrainisch", "uk"),
+        ("русский", "ru"),
+        ("Russisch", "ru"),
+        ("Türkçe", "tr"),
+        ("turkce", "tr"),
+        ("Leichte Sprache", "de@ls"),
+        ("einfache sprache", "de@ls"),
+        ("Deutsch", "de"),
+        ("Німецька", "de"),  # German, named in Ukrainian
+    ],
+)
+async def test_a_language_by_its_name_in_any_language(ctx: BotContext, answer: str, code: str) -> None:
+    out = await text_of(ctx, f"!sprache {answer}", kind="group")
+    name = next(lang.native_name for lang in ctx.catalog.languages if lang.code == code)
+    assert out == ctx.catalog.text(code, "language.set", language=name)
+    assert await ctx.language_of(CLIENT) == code
 
 
 # --- status --------------------------------------------------------------------------------

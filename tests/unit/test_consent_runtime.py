@@ -117,8 +117,16 @@ async def test_client_started_intake_sends_menu_and_tells_the_team(env: Env) -> 
     menu = env.matrix.texts_to(ROOM)
     assert len(menu) == 1
     lines = menu[0].splitlines()
-    assert lines[:2] == [de("intake.language.menu"), en("intake.language.menu")]
-    assert lines[2:] == ["1. Deutsch", "2. English"]
+    # No words before a language is chosen; each language by its own name, with "write N" in it.
+    assert lines[:3] == ["👋 🌐", "1. Deutsch – Hallo! Schreib 1", "2. English – Hello! Write 2"]
+    # A right-to-left entry is isolated, so that its number and words keep their order.
+    assert lines[3] == "3. \u2067العربية – مرحبًا! اكتب 3\u2069"
+    assert lines[5:] == [
+        "5. Українська – Вітаю! Напишіть 5",
+        "6. Русский – Здравствуйте! Напишите 6",
+        "7. Türkçe – Merhaba! 7 yazın",
+        "8. Leichte Sprache – Hallo! Schreib 8",
+    ]
     assert env.matrix.texts_to(TEAM) == [de("notify.new_intake", n=str(intake.intake_id))]
     # The team hears that there is someone, never who.
     assert CLIENT not in env.matrix.texts_to(TEAM)[0]
@@ -136,7 +144,7 @@ async def test_worker_started_intake_waits_for_the_client(env: Env) -> None:
     assert env.matrix.sent == []  # no menu before the client is there; the worker knows already
     await runtime.client_joined(env.ctx, intake, "join")
     assert (await env.intake()).state == "language"
-    assert env.matrix.texts_to(ROOM)[0].splitlines()[0] == de("intake.language.menu")
+    assert env.matrix.texts_to(ROOM)[0].splitlines()[1] == "1. Deutsch – Hallo! Schreib 1"
     # A second join event changes nothing.
     await runtime.client_joined(env.ctx, await env.intake(), "join-again")
     assert len(env.matrix.texts_to(ROOM)) == 1

@@ -36,9 +36,12 @@ def referenced_keys() -> set[str]:
     return keys
 
 
+SHIPPED = ("ar", "de", "de@ls", "en", "fa", "ru", "tr", "uk")
+
+
 def test_shipped_languages() -> None:
-    assert available_languages() == ("de", "en")
-    assert sorted(p.stem for p in LOCALES_DIR.glob("*.po")) == ["de", "en"]
+    assert available_languages() == SHIPPED
+    assert sorted(p.stem for p in LOCALES_DIR.glob("*.po")) == list(SHIPPED)
 
 
 def test_catalogs_have_the_same_keys(catalog: Catalog) -> None:
@@ -52,9 +55,9 @@ def test_placeholders_match_between_languages(catalog: Catalog) -> None:
     mismatches = {}
     for key in catalog.keys("de"):
         de = placeholders(catalog.all_texts(key)["de"])
-        en = placeholders(catalog.all_texts(key)["en"])
-        if de != en:
-            mismatches[key] = (de, en)
+        for lang, text in catalog.all_texts(key).items():
+            if placeholders(text) != de:
+                mismatches[f"{lang}:{key}"] = (de, placeholders(text))
     assert mismatches == {}
 
 
@@ -156,7 +159,7 @@ def test_computed_keys_cover_the_schema(catalog: Catalog) -> None:
 
 
 def test_no_empty_translations(catalog: Catalog) -> None:
-    for lang in ("de", "en"):
+    for lang in SHIPPED:
         for key in catalog.keys(lang):
             assert catalog.text(lang, key).strip(), f"{lang}:{key} is empty"
 
@@ -210,46 +213,58 @@ def test_no_catalog_for_default_language() -> None:
 
 
 def test_languages_default_first_with_native_names() -> None:
-    assert Catalog("de").languages == [Language("de", "Deutsch"), Language("en", "English")]
-    assert Catalog("en").languages == [Language("en", "English"), Language("de", "Deutsch")]
+    # German 1, English 2, then the clients' languages, plain German last; each by its own name.
+    assert Catalog("de").languages == [
+        Language("de", "Deutsch"),
+        Language("en", "English"),
+        Language("ar", "العربية", rtl=True),
+        Language("fa", "فارسی", rtl=True),
+        Language("uk", "Українська"),
+        Language("ru", "Русский"),
+        Language("tr", "Türkçe"),
+        Language("de@ls", "Leichte Sprache"),
+    ]
+    assert [lang.code for lang in Catalog("en").languages][:3] == ["en", "de", "ar"]
 
 
 def test_all_texts(catalog: Catalog) -> None:
     texts = catalog.all_texts("arg.language")
-    assert dict(texts) == {"de": "Sprache", "en": "language"}
+    assert {"de": "Sprache", "en": "language", "tr": "dil"}.items() <= dict(texts).items()
+    assert set(texts) == set(SHIPPED)
     assert dict(catalog.all_texts("no.such.key")) == {}
 
 
-TR_PO = """\
-# Lotse — Türkçe.
+PL_PO = """\
+# Lotse — polski.
 msgid ""
 msgstr ""
-"Language: tr\\n"
+"Language: pl\\n"
 "Content-Type: text/plain; charset=UTF-8\\n"
 
 msgid "help.header"
-msgstr "Sizin için yapabileceklerim:"
+msgstr "Oto, co mogę dla ciebie zrobić:"
 
 #, python-brace-format
 msgid "dispatch.unknown"
-msgstr "“{word}” komutunu bilmiyorum."
+msgstr "Nie znam polecenia „{word}”."
 """
 
 
 def test_adding_a_language_is_adding_a_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    (tmp_path / "tr.po").write_text(TR_PO, encoding="utf-8")
+    (tmp_path / "pl.po").write_text(PL_PO, encoding="utf-8")
     cat = Catalog("de", directories=[LOCALES_DIR, tmp_path])
-    assert [lang.code for lang in cat.languages] == ["de", "en", "tr"]
-    assert Language("tr", "Türkçe") in cat.languages
-    assert cat.has_language("tr")
-    assert cat.text("tr", "help.header") == "Sizin için yapabileceklerim:"
-    assert cat.text("tr", "dispatch.unknown", word="foo") == "“foo” komutunu bilmiyorum."
+    # A language from elsewhere comes after the shipped ones in the menu.
+    assert [lang.code for lang in cat.languages][-2:] == ["de@ls", "pl"]
+    assert Language("pl", "Polski") in cat.languages
+    assert cat.has_language("pl")
+    assert cat.text("pl", "help.header") == "Oto, co mogę dla ciebie zrobić:"
+    assert cat.text("pl", "dispatch.unknown", word="foo") == "Nie znam polecenia „foo”."
     # Keys the new catalog lacks come from the default language (German), with a warning.
     with caplog.at_level(logging.WARNING, logger="bot.i18n"):
-        assert cat.text("tr", "help.footer") == cat.text("de", "help.footer")
+        assert cat.text("pl", "help.footer") == cat.text("de", "help.footer")
     assert any("help.footer" in r.getMessage() for r in caplog.records)
     # The built-in catalogs are unaffected.
-    assert not Catalog("de").has_language("tr")
+    assert not Catalog("de").has_language("pl")
 
 
 def test_extra_directory_overrides_single_texts(tmp_path: Path) -> None:

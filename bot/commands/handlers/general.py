@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from babel import Locale, UnknownLocaleError
+
 from bot import __version__
 from bot.commands.types import ONE_TO_ONE, Command, CommandError, Reply, Request
 from bot.context import BotContext
+from bot.i18n import is_variant
 
 
 def syntax(ctx: BotContext, cmd: Command, language: str, *, direct: bool = False) -> str:
@@ -64,24 +67,51 @@ def _language_menu(ctx: BotContext, lang: str) -> str:
     return "\n".join(lines)
 
 
-def choose_language(ctx: BotContext, answer: str) -> str | None:
-    """A language code from a typed code, number from the menu, or the language's own name."""
-    answer = answer.strip().casefold().rstrip(".")
+def language_names(ctx: BotContext) -> list[tuple[str, set[str]]]:
+    """Per language (menu order), the names a person may type for it, normalised: its code,
+    its own name, its name in every language offered (CLDR: "Arabisch", "Arabic", "عربی"), and
+    the other names its catalog lists (``language.other_names``: "عربي", "farsi")."""
+    from bot.consent.answers import normalize, word_set
+
     languages = ctx.catalog.languages
-    if answer.isascii() and answer.isdigit() and 1 <= int(answer) <= len(languages):
-        return languages[int(answer) - 1].code
+    out = []
     for language in languages:
-        if answer in (language.code.casefold(), language.native_name.casefold()):
-            return language.code
+        names = {normalize(language.code), normalize(language.native_name)}
+        names |= word_set(ctx.catalog.text(language.code, "language.other_names"))
+        if not is_variant(language.code):  # CLDR calls plain German "Deutsch"
+            for other in languages:
+                try:
+                    names.add(normalize(Locale.parse(language.code).get_display_name(other.code) or ""))
+                except (UnknownLocaleError, ValueError):
+                    continue
+        out.append((language.code, names - {""}))
+    return out
+
+
+def choose_language(ctx: BotContext, answer: str) -> str | None:
+    """A language code from a typed code, the number from the menu (also in Arabic or Persian
+    digits: ٣, ۳), or the language's name in any language offered."""
+    from bot.consent.answers import normalize, number
+
+    languages = ctx.catalog.languages
+    n = number(answer)
+    if n is not None:
+        return languages[n - 1].code if 1 <= n <= len(languages) else None
+    text = normalize(answer)
+    for code, names in language_names(ctx):
+        if text in names:
+            return code
     return None
 
 
 async def language_command(ctx: BotContext, req: Request) -> Reply:
     if not req.args:
         return Reply(_language_menu(ctx, req.language))
-    code = choose_language(ctx, req.args[0])
+    # "sprache Leichte Sprache", "язык русский": a name may have more than one word.
+    typed = " ".join(req.args)
+    code = choose_language(ctx, typed)
     if code is None:
-        raise CommandError("language.unknown", word=req.args[0][:40])
+        raise CommandError("language.unknown", word=typed[:40])
     await ctx.state.set_language(ctx.subject(req.sender), code)
     name = next(lang.native_name for lang in ctx.catalog.languages if lang.code == code)
     return Reply(ctx.catalog.text(code, "language.set", language=name))
