@@ -85,7 +85,6 @@ FILTER_HASH = "sync_filter_hash"
 # Leaving a room is reported without an event of ours to point at.
 _NO_EVENT = EventID("$none")
 HANDLED_KEEP_MS = 30 * 24 * 3600 * 1000
-UNDECRYPTABLE_PATIENCE_S = 600
 # At most this many events wait for keys at once: a flood of undecryptable events (a broken
 # client, an attacker) must not grow memory and the store without bound.
 MAX_WAITING_FOR_KEYS = 500
@@ -369,7 +368,9 @@ class Lotse:
                     items.append(RecordedIn(room_id, meta))
                 value = convert(room_id, event)
                 if isinstance(value, Undecryptable):
-                    self._wait_for_key(RoomID(room_id), event)
+                    if self._wait_for_key(RoomID(room_id), event):
+                        # Ask the sender's devices for the key now; most arrive in seconds.
+                        await gateway.request_key(event)
                     continue
                 if value is not None:
                     items.append(value)
@@ -378,22 +379,24 @@ class Lotse:
             items.append(IncomingMembership(RoomID(room_id_str), _NO_EVENT, gateway.user_id, "leave"))
         return items
 
-    def _wait_for_key(self, room_id: RoomID, event: MegolmEvent, since_ms: int | None = None) -> None:
+    def _wait_for_key(self, room_id: RoomID, event: MegolmEvent, since_ms: int | None = None) -> bool:
+        """Remember an event to decrypt once its key arrives; True if it is new."""
         if event.event_id in self._waiting:
-            return
+            return False
         if len(self._waiting) >= MAX_WAITING_FOR_KEYS:
             log.warning(
                 "not waiting for the key of event %s: %d events wait already",
                 event.event_id,
                 len(self._waiting),
             )
-            return
+            return False
         age_s = 0.0 if since_ms is None else max(0.0, time.time() - since_ms / 1000)
         self._waiting[event.event_id] = _Waiting(room_id, event, time.monotonic() - age_s)
         if since_ms is None:
             log.warning("cannot decrypt event %s in %s yet; waiting for its key", event.event_id, room_id)
             if self.ctx is not None:  # kept across a restart (IDs only; fetched again then)
                 self.ctx.state.add_waiting_key(EventID(event.event_id), room_id, int(time.time() * 1000))
+        return True
 
     def _done_waiting(self, event_id: str) -> None:
         del self._waiting[event_id]
@@ -423,9 +426,13 @@ class Lotse:
             if value is not None and not isinstance(value, Undecryptable):
                 recovered.append(value)
                 self._done_waiting(event_id)
-            elif now - waiting.since > UNDECRYPTABLE_PATIENCE_S:
+            elif now - waiting.since > self.settings.undecryptable_patience_seconds:
                 log.warning("giving up on undecryptable event %s", event_id)
                 self._done_waiting(event_id)
+                # The worker asks the person to send it again (where the bot is spoken to).
+                gave_up = convert(waiting.room_id, waiting.event)
+                if isinstance(gave_up, Undecryptable):
+                    recovered.append(gave_up)
         return recovered
 
     # -- handling --------------------------------------------------------------------------
@@ -484,10 +491,28 @@ class Lotse:
             return
         if isinstance(item, IncomingMessage):
             await self._on_message(ctx, gateway, item)
+        elif isinstance(item, Undecryptable):
+            await self._ask_to_resend(ctx, gateway, item)
         elif isinstance(item, IncomingReaction):
             await self._on_reaction(ctx, gateway, item)
         elif isinstance(item, IncomingMembership):
             await self._on_membership(ctx, gateway, item)
+
+    async def _ask_to_resend(self, ctx: BotContext, gateway: MatrixGateway, item: Undecryptable) -> None:
+        """A message the bot never got the key for: in a chat with the bot (where it was meant
+        for the bot), ask the person to send it again; at most once an hour per chat."""
+        if item.sender == gateway.user_id or await self._room_kind(ctx, item.room_id) not in (
+            "intake",
+            "direct",
+        ):
+            return
+        lang = await ctx.language_of(item.sender) or ctx.catalog.default_language
+        hour = str(int(time.time() // 3600))
+        await gateway.send_text(
+            item.room_id,
+            ctx.catalog.text(lang, "dispatch.undecryptable"),
+            txn_id_for(item.room_id, "resend", hour),
+        )
 
     async def _room_kind(self, ctx: BotContext, room_id: RoomID) -> str:
         return ctx.configured_rooms.get(room_id) or await ctx.state.room_kind(room_id) or "group"

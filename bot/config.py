@@ -435,6 +435,9 @@ class Settings(BaseSettings):
     # Events per room in one sync; larger gaps are back-filled. Rarely worth changing.
     sync_timeline_limit: int = Field(default=50, ge=1, le=1000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # How long the bot waits for the key of a message it cannot decrypt before it asks the
+    # person (in a chat with the bot) to send it again. Rarely worth changing.
+    undecryptable_patience_seconds: float = Field(default=600, gt=0)
     # nio logs whole sync bodies (message text) at DEBUG; only ever enable for a lab setup.
     log_nio_debug: bool = False
 

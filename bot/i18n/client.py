@@ -116,6 +116,8 @@ CLIENT_KEYS = frozenset(
         "arg.command",
         "arg.language",
         "dispatch.not_understood",
+        "dispatch.edit_ignored",
+        "dispatch.undecryptable",
         "dispatch.did_you_mean",
         "dispatch.unknown",
         "dispatch.wrong_room",

@@ -50,6 +50,7 @@ from nio import (
     SyncResponse,
     UploadResponse,
 )
+from nio.exceptions import LocalProtocolError
 
 from bot.config import Settings
 from bot.ids import EventID, RoomAlias, RoomID, UserID, txn_id_for
@@ -637,6 +638,15 @@ class MatrixGateway:
             return int(email.utils.parsedate_to_datetime(date).timestamp() * 1000)
         except (TypeError, ValueError):
             return None
+
+    async def request_key(self, event: MegolmEvent) -> None:
+        """Ask the sender's devices (and our own) for the key of an event the bot cannot read."""
+        try:
+            resp = await self.client.request_room_key(event)
+        except LocalProtocolError:
+            return  # already asked for this session
+        if isinstance(resp, ErrorResponse):
+            log.info("asking for a room key failed: %s", resp.status_code)
 
     def is_encrypted(self, room_id: RoomID) -> bool:
         return room_id in self.client.encrypted_rooms
