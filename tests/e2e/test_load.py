@@ -19,6 +19,7 @@ import pytest
 
 from tests.e2e.conftest import BotHarness, PersonaFactory
 from tests.e2e.personas import Persona
+from tests.reliability import record
 
 pytestmark = pytest.mark.e2e
 
@@ -98,10 +99,18 @@ async def test_many_at_once(bot: BotHarness, persona: PersonaFactory) -> None:
     assert {n for _, n in found} == {1}
     assert len(latencies) == WORKERS * COMMANDS  # every command answered
     p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 2 else latencies[0]
-    print(
-        f"load: {CLIENTS} clients, {WORKERS} workers, {len(sent)} messages in {elapsed:.1f} s; "
+    summary = (
+        f"{CLIENTS} clients, {WORKERS} workers, {len(sent)} messages in {elapsed:.1f} s; "
         f"answers p50 {statistics.median(latencies):.2f} s, p95 {p95:.2f} s; "
         f"RSS {start_rss // 1024} → {end_rss // 1024} MiB"
+    )
+    print(f"load: {summary}")
+    record(
+        "load",
+        "## Load\n\n`tests/e2e/test_load.py` (`LOTSE_LOAD_CLIENTS`, `LOTSE_LOAD_WORKERS`, "
+        "`LOTSE_LOAD_MESSAGES`), the bot as its own process against the real Synapse: every "
+        f"message recorded exactly once, every command answered.\n\n| run | figures |\n| --- | --- |\n"
+        f"| latest | {summary} |",
     )
     assert p95 < 15, f"answers took {p95:.1f} s (p95)"
     assert end_rss < start_rss * 1.5 + 20 * 1024, f"memory grew from {start_rss} to {end_rss} KiB"

@@ -18,6 +18,7 @@ from bot.commands.registry import COMMANDS, CommandTable, spellings
 from bot.commands.types import ALL_ROOM_KINDS, Reply, Request
 from bot.context import BotContext
 from bot.ids import RoomID, UserID
+from tests.reliability import record
 from tests.support import make_context
 
 ADMIN, WORKER, CLIENT = (UserID(f"@{n}:example.org") for n in ("admin", "worker", "client"))
@@ -105,6 +106,19 @@ async def test_any_message_is_answered_without_crashing_or_echoing_bidi(
         typed = {parsed.word, *(f"{parsed.word}-{a}" for a in parsed.args[:1])}
         allowed = {s for w in (*cmd.names.values(), *cmd.aliases) for s in spellings(w)}
         assert set().union(*(spellings(t) for t in typed)) & allowed, (key, body)
+
+
+def test_write_reliability_figures() -> None:
+    """How much hostile input this run tried goes to docs/reliability.md."""
+    fakes = sum(len(look_alikes(w)) for w in WORDS)
+    record(
+        "fuzz",
+        "## Hostile input\n\n`tests/unit/test_hostile_input.py`: "
+        f"{fakes} look-alikes of {len(WORDS)} command words (each in a client and a team room) ran "
+        "nothing; 300 generated messages (bidi and control characters, invisible characters, "
+        "markup, up to 300 characters, and 100,000) per run never crashed, never echoed a bidi "
+        "control and ran a command only for its own spellings.",
+    )
 
 
 async def test_a_very_long_message_is_answered_briefly(ctx: BotContext) -> None:

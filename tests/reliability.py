@@ -1,0 +1,33 @@
+"""docs/reliability.md: figures the fault, load and fuzz tests write on each run.
+
+Each test owns one section between HTML comment markers and rewrites only that section, so
+the page always shows the figures of the latest run of each test.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from pathlib import Path
+
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
+HEAD = """# Reliability figures
+
+Written by the tests on each run of the suite (CI sizes; the environment variables named in
+each section make bigger runs). Nothing here is typed by hand.
+"""
+
+
+def record(section: str, body: str) -> None:
+    start, end = f"<!-- {section} -->", f"<!-- /{section} -->"
+    block = f"{start}\n{body.strip()}\n{end}"
+    with (PAGE.parent / ".reliability.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        text = PAGE.read_text() if PAGE.exists() else HEAD
+        if not text.startswith("# Reliability figures"):
+            text = HEAD
+        if start in text and end in text:
+            before, rest = text.split(start, 1)
+            text = before + block + rest.split(end, 1)[1]
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+        PAGE.write_text(text)
