@@ -13,7 +13,10 @@ One Markdown file per language in a folder (``policies/consent/de.md``, ``en.md`
 Placeholders such as ``{organisation}`` are filled from the configuration. All languages of a
 text must carry the same version: a consent is to *the* notice, whatever language it was
 read in. Adding a language (a new file with the same version) therefore changes nothing for
-consents already given; changing the notice means a new version in every file. A translation
+consents already given. The required languages (German and English) decide the version in
+force; a translation still carrying an older version is set aside until it is translated
+(its readers get the notice of its base or the default language, and the consent log records
+that language), so a changed notice can take effect before every translation is done. A translation
 not yet confirmed by a native speaker says so in its header (``review = "machine translation,
 needs review by a native speaker"``; ``lotse texts --missing`` lists it). A broken folder is
 refused with file, line and reason; the caller keeps the last good set.
@@ -22,12 +25,15 @@ refused with file, line and reason; the caller keeps the last good set.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import string
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 FULL_MARKER = "<!-- full -->"
 _FENCE = "+++"
@@ -59,6 +65,8 @@ class Notice:
 class NoticeSet:
     version: str
     by_language: Mapping[str, Notice]
+    # Translations set aside because they carry another version: language → their version.
+    outdated: Mapping[str, str] = field(default_factory=dict)
 
     def for_language(self, language: str, default: str) -> Notice:
         """The notice in ``language``, else in its base language (``de`` for plain German,
@@ -138,14 +146,18 @@ def load_notices(directory: Path, required: tuple[str, ...]) -> NoticeSet:
     for language in required:
         if language not in notices:
             raise NoticeError(directory / f"{language}.md", 0, "missing (required language)")
-    versions = {n.version for n in notices.values()}
+    # The required languages must agree; without any, all must.
+    deciding = [notices[language] for language in required] or list(notices.values())
+    versions = {n.version for n in deciding}
     if len(versions) != 1:
-        detail = ", ".join(f"{n.language}={n.version}" for n in notices.values())
-        first = next(iter(notices.values()))
+        detail = ", ".join(f"{n.language}={n.version}" for n in deciding)
         raise NoticeError(
-            directory / f"{first.language}.md", 2, f"languages disagree on the version ({detail})"
+            directory / f"{deciding[0].language}.md", 2, f"languages disagree on the version ({detail})"
         )
-    return NoticeSet(versions.pop(), notices)
+    version = versions.pop()
+    current = {code: n for code, n in notices.items() if n.version == version}
+    outdated = {code: n.version for code, n in notices.items() if n.version != version}
+    return NoticeSet(version, current, outdated)
 
 
 class NoticeHolder:
@@ -161,6 +173,14 @@ class NoticeHolder:
         try:
             self.current = load_notices(self.directory, self.required)
             self.error = None
+            for language, version in self.current.outdated.items():
+                log.warning(
+                    "%s/%s.md is version %s, not %s: set aside until it is translated",
+                    self.directory.name,
+                    language,
+                    version,
+                    self.current.version,
+                )
         except NoticeError as exc:
             self.error = exc
         return self.error

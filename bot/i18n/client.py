@@ -149,18 +149,28 @@ class LanguageStatus:
     fuzzy: list[str]  # entries a translator marked as needing work
     notice_missing: bool  # a notice folder was given and has no notice in this language
     notice_review: str | None  # the notice's own review note
+    notice_outdated: str | None = None  # its version, when another one is in force
 
     @property
     def complete(self) -> bool:
-        return not (self.missing or self.review or self.fuzzy or self.notice_missing or self.notice_review)
+        notice = self.notice_missing or self.notice_review or self.notice_outdated
+        return not (self.missing or self.review or self.fuzzy or notice)
 
 
 def status(catalog: Catalog, notices: Path | None = None) -> list[LanguageStatus]:
     """Per language (menu order): missing client texts, and what still needs a native
     speaker's review. ``notices``: the consent notice folder (``policies/consent``)."""
-    from bot.consent.notices import NoticeError, parse_notice
+    from bot.consent.notices import NoticeError, load_notices, parse_notice
 
     wanted = client_keys(catalog)
+    outdated: dict[str, str] = {}
+    in_force = ""
+    if notices is not None:
+        try:
+            notice_set = load_notices(notices, ("de", "en"))
+            outdated, in_force = dict(notice_set.outdated), notice_set.version
+        except NoticeError:
+            pass  # each file is read on its own below; check-config names the problem
     out = []
     for language in catalog.languages:
         have = catalog.keys(language.code)
@@ -187,6 +197,11 @@ def status(catalog: Catalog, notices: Path | None = None) -> list[LanguageStatus
                 fuzzy=sorted(catalog.fuzzy_keys(language.code) & wanted),
                 notice_missing=notice_missing,
                 notice_review=notice_review,
+                notice_outdated=(
+                    f"version {outdated[language.code]}, in force is {in_force}"
+                    if language.code in outdated
+                    else None
+                ),
             )
         )
     return out
@@ -198,7 +213,7 @@ def status_text(statuses: list[LanguageStatus], *, only_problems: bool) -> str:
     for s in statuses:
         if only_problems and s.complete:
             continue
-        state = "needs review" if s.review or s.notice_review or s.fuzzy else "complete"
+        state = "needs review" if s.review or s.notice_review or s.fuzzy or s.notice_outdated else "complete"
         if s.missing:
             state = f"{len(s.missing)} client texts missing"
         lines.append(f"{s.code} ({s.name}): {state}")
@@ -211,6 +226,10 @@ def status_text(statuses: list[LanguageStatus], *, only_problems: bool) -> str:
         if s.notice_missing:
             lines.append(
                 f"  consent notice: no {s.code}.md (clients who choose it read the default language's)"
+            )
+        elif s.notice_outdated:
+            lines.append(
+                f"  consent notice {s.code}.md: {s.notice_outdated} (set aside until it is translated)"
             )
         elif s.notice_review:
             lines.append(f"  consent notice {s.code}.md: {s.notice_review}")

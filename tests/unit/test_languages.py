@@ -439,3 +439,17 @@ def test_no_unassigned_or_control_characters_in_the_catalogs() -> None:
             ch for ch in text if unicodedata.category(ch) in ("Cn", "Co", "Cs") or ch in render.BIDI_CONTROLS
         ]
         assert bad == [], path.name
+
+
+def test_an_outdated_translation_is_listed_and_set_aside(tmp_path: Path) -> None:
+    folder = tmp_path / "consent"
+    shutil.copytree(REPO / "policies" / "consent", folder)
+    for language in ("de", "en"):
+        path = folder / f"{language}.md"
+        path.write_text(path.read_text(encoding="utf-8").replace('version = "1"', 'version = "2"'))
+    notices = load_notices(folder, ("de", "en"))
+    assert notices.version == "2" and notices.outdated["ar"] == "1"
+    assert notices.for_language("ar", "de").language == "de"
+    ar = next(s for s in status(CATALOG, folder) if s.code == "ar")
+    assert ar.notice_outdated == "version 1, in force is 2" and not ar.complete
+    assert "consent notice ar.md: version 1, in force is 2" in status_text([ar], only_problems=True)

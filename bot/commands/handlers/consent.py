@@ -205,6 +205,12 @@ async def reload_texts(ctx: BotContext, req: Request) -> Reply:
         error = holder.reload()
         if error is None:
             lines.append(ctx.catalog.text(req.language, "reload.ok", name=name, version=holder.get().version))
+            if outdated := holder.get().outdated:
+                # Translations not yet updated: set aside, their readers get the default text.
+                languages = ", ".join(f"{code} ({version})" for code, version in sorted(outdated.items()))
+                lines.append(
+                    ctx.catalog.text(req.language, "reload.outdated", name=name, languages=languages)
+                )
         else:
             kept = holder.current.version if holder.current else "-"
             lines.append(
