@@ -6,7 +6,8 @@
 
 Both create ``.venv`` on first use and reinstall only when pyproject.toml changed. ``test``
 also installs the distribution's headless Chromium when it is missing and apt-get can (the
-join page's test opens the page in it).
+join page's test opens the page in it), and PostgreSQL's server when neither it nor the pgserver
+wheel is there (the store's tests run against SQLite and PostgreSQL).
 Arguments after the command go to ``lotse demo`` or to pytest respectively.
 """
 
@@ -68,6 +69,38 @@ def ensure_chromium() -> None:
             print("(installing chromium failed: the join page's browser test cannot run)", flush=True)
 
 
+def ensure_postgresql() -> None:
+    """The store's tests run against PostgreSQL too (a throwaway server the test session starts,
+    see tests/postgres.py): the distribution's server, installed once as root with apt-get when
+    neither it nor the pgserver wheel (a test dependency where it has wheels) is there."""
+    if list(Path("/usr/lib/postgresql").glob("*/bin/postgres")) or shutil.which("postgres"):
+        return
+    probe = [
+        str(PY),
+        "-c",
+        "import importlib.util, sys; sys.exit(importlib.util.find_spec('pgserver') is None)",
+    ]
+    if subprocess.run(probe).returncode == 0:
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        print(
+            "(no PostgreSQL server here and no apt-get as root: the store's PostgreSQL tests fail)",
+            flush=True,
+        )
+        return
+    print("Installing PostgreSQL (the store's tests run against it too) …", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+    def apt_get(*args: str) -> bool:
+        return subprocess.run([apt, *args], stdout=subprocess.DEVNULL, env=env).returncode == 0
+
+    if not apt_get("install", "-y", "-q", "postgresql"):
+        apt_get("update", "-q")
+        if not apt_get("install", "-y", "-q", "postgresql"):
+            print("(installing postgresql failed: the store's PostgreSQL tests cannot run)", flush=True)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("run", "test"):
         print(__doc__)
@@ -76,6 +109,7 @@ def main(argv: list[str]) -> int:
     ensure_env()
     if command == "test":
         ensure_chromium()
+        ensure_postgresql()
     args = [str(BIN / "lotse"), "demo", *rest] if command == "run" else [str(PY), "-m", "pytest", *rest]
     os.chdir(ROOT)
     # Replace this process: Ctrl-C then reaches the bot directly and stops it cleanly.

@@ -177,7 +177,7 @@ class Lotse:
         s = self.settings
         private_dir(self.data_dir)
         self.data_dir.chmod(0o700)
-        db = await Database.open(self.data_dir / "lotse.db")
+        db = await Database.open_store(s)
         await db.migrate()
         db.start_writer()
         self.db = db

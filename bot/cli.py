@@ -71,6 +71,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  homeserver:       {settings.homeserver.url}")
     print(f"  bot account:      {settings.bot.user_id}")
     print(f"  data directory:   {settings.data_dir}")
+    print(f"  store:            {settings.store.describe(settings.data_dir)}")
     print(f"  default language: {settings.default_language}")
     from bot.i18n import Catalog
 
@@ -124,7 +125,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def go() -> list[int]:
-        db = await Database.open(settings.data_dir / "lotse.db")
+        db = await Database.open_store(settings)
         try:
             return await db.migrate()
         finally:
@@ -132,6 +133,43 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     applied = asyncio.run(go())
     print(f"applied migrations: {applied}" if applied else "database is up to date")
+    return 0
+
+
+def cmd_migrate_store(args: argparse.Namespace) -> int:
+    """Copy the SQLite store into an empty PostgreSQL database, verified table by table."""
+    from pydantic import ValidationError
+
+    from bot.config import StoreSettings
+    from bot.store.copy import CopyRefused, copy_store
+    from bot.store.db import DB_FILE, redact_url
+
+    settings = _settings(args)
+    url = args.to or settings.store.url
+    if not url:
+        raise ConfigError(["--to: the PostgreSQL URL to copy into (or set [store] url)"])
+    try:
+        target = StoreSettings(url=url, password_file=args.password_file)
+    except ValidationError as exc:
+        raise ConfigError([f"--to: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]) from None
+    password = target.password_value()
+    if password is None and args.password_file is None and url == settings.store.url:
+        password = settings.store.password_value()
+    source = Path(args.source) if args.source else settings.data_dir / DB_FILE
+    print(f"Copying {source} into {redact_url(url)} (stop the bot first: later writes are not copied)")
+    try:
+        results = asyncio.run(copy_store(source, url, password=password, say=print))
+    except CopyRefused as exc:
+        print(f"lotse migrate-store: {exc}", file=sys.stderr)
+        return 1
+    width = max(len(r.table) for r in results)
+    print(f"  {'table':<{width}}  {'rows':>8}  checksum (SHA-256 sum of rows)")
+    for r in results:
+        print(f"  {r.table:<{width}}  {r.rows:>8}  {r.checksum[:16]}…  same in both")
+    print(f"Copied {sum(r.rows for r in results)} rows in {len(results)} tables; counts and checksums match.")
+    if url != settings.store.url:
+        print("Next: set [store] url (and password_file) in the configuration, then start the bot.")
+    print(f"{source} is left as it was; keep it until the bot runs well on PostgreSQL.")
     return 0
 
 
@@ -397,6 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     texts.set_defaults(func=cmd_texts)
     sub.add_parser("migrate", help="apply database migrations and exit").set_defaults(func=cmd_migrate)
+    ms = sub.add_parser("migrate-store", help="copy the SQLite store into an empty PostgreSQL database")
+    ms.add_argument("--to", default=None, help="postgresql://USER@HOST/DATABASE (default: [store] url)")
+    ms.add_argument("--password-file", type=Path, default=None, help="the database password, from a file")
+    ms.add_argument(
+        "--from", dest="source", default=None, help="the SQLite store (default: lotse.db in data_dir)"
+    )
+    ms.set_defaults(func=cmd_migrate_store)
     reset = sub.add_parser("reset-cross-signing", help="replace the bot's cross-signing identity")
     reset.add_argument("--yes", action="store_true")
     reset.set_defaults(func=cmd_reset_cross_signing)

@@ -368,6 +368,70 @@ class HealthSettings(_Section):
     sync_stale_seconds: float = Field(default=180, gt=0)
 
 
+class StoreSettings(_Section):
+    """Where Lotse keeps its store: ``lotse.db`` in the data directory (SQLite, the default), or
+    a PostgreSQL database (``url``) for organisations that run and back up PostgreSQL anyway."""
+
+    # postgresql://USER@HOST:PORT/DATABASE (add ?sslmode=verify-full for a server on another
+    # machine). Empty: SQLite in data_dir.
+    url: str | None = None
+    # The database password, read from this file (or in the URL, or PGPASSWORD / ~/.pgpass).
+    password_file: Path | None = None
+    # Connections for reads beside the one writer.
+    pool_size: int = Field(default=4, ge=1, le=32)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from bot.store.db import redact_url
+
+        value = value.strip()
+        shown = redact_url(value)
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(
+                f"{shown!r} is not a PostgreSQL URL (expected postgresql://lotse@db.example.org/lotse;"
+                " leave url out for SQLite in data_dir)"
+            )
+        query = dict(q.split("=", 1) for q in parts.query.split("&") if "=" in q)
+        host = parts.hostname or query.get("host", "")
+        if not parts.path.strip("/") and "dbname" not in query:
+            raise ValueError(f"{shown!r} names no database (postgresql://USER@HOST/DATABASE)")
+        if not (parts.username or "user" in query):
+            raise ValueError(f"{shown!r} names no user (postgresql://USER@HOST/DATABASE)")
+        local = not host or host.startswith("/") or _is_loopback(host)
+        if not local and query.get("sslmode") not in ("require", "verify-ca", "verify-full"):
+            # Consent records and pseudonyms would cross the network in clear text.
+            raise ValueError(
+                f"{shown!r} is not encrypted: add ?sslmode=verify-full (or require) for a database "
+                "server on another machine"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _password(self) -> StoreSettings:
+        if self.password_file is not None:
+            if self.url is None:
+                raise ValueError("password_file without url: the SQLite store needs no password")
+            _read_secret_file(self.password_file)  # readable now, not only at the next start
+        return self
+
+    def password_value(self) -> str | None:
+        """The password from password_file, read when connecting; None: from the URL or libpq's
+        usual places (PGPASSWORD, ~/.pgpass)."""
+        secret = _read_secret_file(self.password_file)
+        return None if secret is None else secret.get_secret_value()
+
+    def describe(self, data_dir: Path) -> str:
+        if self.url is None:
+            return f"SQLite {data_dir / 'lotse.db'}"
+        from bot.store.db import redact_url
+
+        return f"PostgreSQL {redact_url(self.url)}"
+
+
 class BackupSettings(_Section):
     """``lotse backup``: what ``lotse doctor`` expects of it."""
 
@@ -429,6 +493,8 @@ class Settings(BaseSettings):
     office: OfficeSettings = Field(default_factory=OfficeSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
+    # Lotse's own store: SQLite in data_dir, or PostgreSQL ([store] url).
+    store: StoreSettings = Field(default_factory=StoreSettings)
     # Consent notices, workers' rules and retention policies (see policies/README.md).
     policies_dir: Path = Field(default_factory=default_policies_dir)
     pseudonym_key_file: Path | None = None

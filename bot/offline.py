@@ -10,7 +10,7 @@ from bot.context import BotContext
 from bot.pseudonym import Pseudonymizer, load_or_create_key
 from bot.retention.service import SNAPSHOT
 from bot.roles import RoleResolver
-from bot.store.db import Database
+from bot.store.db import DB_FILE, Database
 
 
 async def offline_context(settings: Settings, *, create: bool = False) -> tuple[BotContext, Database]:
@@ -21,7 +21,7 @@ async def offline_context(settings: Settings, *, create: bool = False) -> tuple[
     """
     from bot.app import build_context
 
-    if not create and not (settings.data_dir / "lotse.db").is_file():
+    if not create and settings.store.url is None and not (settings.data_dir / DB_FILE).is_file():
         raise ConfigError(
             [
                 f"data_dir: {settings.data_dir} holds no Lotse database (lotse.db). Check data_dir "
@@ -39,7 +39,16 @@ async def offline_context(settings: Settings, *, create: bool = False) -> tuple[
     async def no_members(_room: object) -> None:
         return None
 
-    db = await Database.open(settings.data_dir / "lotse.db")
+    db = await Database.open_store(settings)
+    if not create and await db.schema_version() == 0:
+        await db.close()
+        raise ConfigError(
+            [
+                f"store.url: {settings.store.describe(settings.data_dir)} holds no Lotse store yet. "
+                "Check the URL; the bot creates its tables on its first start (or copy an existing "
+                "store there with lotse migrate-store)."
+            ]
+        )
     await db.migrate()
     db.start_writer()
     key = load_or_create_key(settings.pseudonym_key_file or settings.data_dir / "keys" / "pseudonym.key")

@@ -1,4 +1,5 @@
-"""Test doubles shared by unit tests: a BotContext on a real SQLite store, a recording Matrix."""
+"""Test doubles shared by unit tests: a BotContext on a real store (SQLite, or PostgreSQL when the
+test runs for both backends, see tests/conftest.py), a recording Matrix."""
 
 from __future__ import annotations
 
@@ -23,6 +24,36 @@ from bot.store.stats import StatsStore
 
 REPO = Path(__file__).resolve().parent.parent
 BOT = UserID("@lotse:example.org")
+
+
+class StoreChoice:
+    """The backend the running test's stores use (set per test by the ``store_backend`` fixture):
+    SQLite in the test's folder, or a fresh schema on the session's throwaway PostgreSQL."""
+
+    def __init__(self) -> None:
+        self.backend = "sqlite"
+        self.server: Any = None  # tests.postgres.ThrowawayPostgres
+        self.schemas: dict[Path, tuple[str, bool]] = {}
+
+    async def url(self, path: Path, *, migrated: bool = False) -> str:
+        """The PostgreSQL schema standing in for the file ``path``: on first use a new one (empty,
+        or ``migrated`` already when the caller migrates it anyway), released after the test."""
+        if path not in self.schemas:
+            self.schemas[path] = await self.server.create_schema(migrated=migrated)
+        return str(self.server.url(self.schemas[path][0]))
+
+
+STORE = StoreChoice()
+
+
+async def open_test_store(path: Path, *, migrated: bool = False) -> Database:
+    """A store for a test, as the test's backend keeps it: the SQLite file ``path``, or a
+    PostgreSQL schema of its own for that path (opening the same path again reopens it).
+    ``migrated``: the caller migrates it at once, so PostgreSQL may hand out one migrated
+    already (much faster); the caller's ``migrate()`` then has nothing to do."""
+    if STORE.backend == "postgresql":
+        return await Database.connect(await STORE.url(path, migrated=migrated))
+    return await Database.open(path)
 
 
 @dataclass
@@ -220,7 +251,7 @@ async def make_context(
         policies_dir=policies_dir or REPO / "policies",
         **settings,
     )
-    db = await Database.open(tmp_path / "lotse.db")
+    db = await open_test_store(tmp_path / "lotse.db", migrated=True)
     await db.migrate()
     db.start_writer()
     matrix = FakeMatrix()

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.ids import EventID, RoomID
-from bot.store.db import Database
+from bot.store.db import Database, Row
 
 
 def now_ms() -> int:
@@ -75,7 +74,7 @@ _INTAKE_FIELDS = {
 }
 
 
-def _intake(row: sqlite3.Row | None) -> Intake | None:
+def _intake(row: Row | None) -> Intake | None:
     if row is None:
         return None
     return Intake(
@@ -133,12 +132,13 @@ class ConsentStore:
     ) -> asyncio.Future[None]:
         # The same decision from the same event is recorded once: after a crash the event is
         # handled again (its sync batch was not done), and a second row would be a second consent.
+        # Without an event (NULL equals nothing) every call is recorded.
         return self.db.write(
             "INSERT INTO consent_log (subject, scope, purpose, notice_version, language, decision,"
             " method, actor, event_id, recorded_at, note, notice_hash)"
-            " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
-            " WHERE ? IS NULL OR NOT EXISTS (SELECT 1 FROM consent_log WHERE event_id = ?"
-            " AND subject = ? AND scope = ? AND decision = ?)",
+            " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12"
+            " WHERE NOT EXISTS (SELECT 1 FROM consent_log WHERE event_id = ?9"
+            " AND subject = ?1 AND scope = ?2 AND decision = ?6)",
             (
                 subject,
                 scope,
@@ -152,11 +152,6 @@ class ConsentStore:
                 now_ms() if at_ms is None else at_ms,
                 note,
                 notice_hash,
-                event_id,
-                event_id,
-                subject,
-                scope,
-                decision,
             ),
         )
 
@@ -271,8 +266,8 @@ class ConsentStore:
 
     def record_events(self, rows: Iterable[EventMeta]) -> asyncio.Future[None]:
         return self.db.write_many(
-            "INSERT OR IGNORE INTO event_meta (event_id, room_id, sender, ts, type, media)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO event_meta (event_id, room_id, sender, ts, type, media)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [
                 (
                     r.event_id,
@@ -305,10 +300,10 @@ class ConsentStore:
             for r in rows
         ]
 
-    async def message_stats(self, subject: str) -> list[sqlite3.Row]:
+    async def message_stats(self, subject: str) -> list[Row]:
         return await self.db.fetchall(
             "SELECT room_id, COUNT(*) AS n, MIN(ts) AS first_ts, MAX(ts) AS last_ts,"
-            " SUM(redacted_at IS NOT NULL) AS redacted FROM event_meta WHERE sender = ?"
+            " COUNT(redacted_at) AS redacted FROM event_meta WHERE sender = ?"
             " GROUP BY room_id ORDER BY room_id",
             (subject,),
         )
@@ -368,7 +363,7 @@ class ConsentStore:
         assert row is not None
         return int(row[0])
 
-    async def receipts(self, subject: str) -> list[sqlite3.Row]:
+    async def receipts(self, subject: str) -> list[Row]:
         return await self.db.fetchall("SELECT * FROM erasure_receipt WHERE subject = ?", (subject,))
 
     def add_pending_erasure(
@@ -381,8 +376,8 @@ class ConsentStore:
         not_before: int | None = None,
     ) -> asyncio.Future[None]:
         return self.db.write(
-            "INSERT OR IGNORE INTO erasure_pending (subject, room_id, receipt, reason, not_before)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO erasure_pending (subject, room_id, receipt, reason, not_before)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (subject, room_id, receipt, reason, not_before),
         )
 
@@ -437,8 +432,8 @@ class ConsentStore:
         """Redactions done before the room's part is finished; ``recovered``: they had been
         counted as failures (a retry), so the failures go down by as many."""
         return self.db.write(
-            "UPDATE erasure_receipt SET redacted = redacted + ?, failures = MAX(0, failures - ?)"
-            " WHERE seq = ?",
+            "UPDATE erasure_receipt SET redacted = redacted + ?1,"
+            " failures = CASE WHEN failures > ?2 THEN failures - ?2 ELSE 0 END WHERE seq = ?3",
             (redacted, redacted if recovered else 0, receipt),
         )
 
@@ -451,15 +446,19 @@ class ConsentStore:
         """Close one postponed part; True when nothing of the person's erasure is left.
 
         A part that waited for a retry was counted as failed: what it redacts now is not."""
+        # What it redacts now, if it had been counted as failed (it waited for a retry).
+        recovered = (
+            "COALESCE((SELECT CASE reason WHEN 'retry' THEN ?1 ELSE 0 END FROM erasure_pending"
+            " WHERE subject = ?3 AND room_id = ?4), 0)"
+        )
         await self.db.write_atomic(
             [
                 (
-                    "UPDATE erasure_receipt SET redacted = redacted + ?, held_rooms = held_rooms - 1,"
-                    " completed_at = ?, failures = MAX(0, failures - COALESCE((SELECT CASE reason WHEN"
-                    " 'retry' THEN ? ELSE 0 END FROM erasure_pending WHERE subject = ? AND room_id = ?),"
-                    " 0))"
-                    " WHERE subject = ? AND held_rooms > 0",
-                    (redacted, now_ms(), redacted, subject, room_id, subject),
+                    "UPDATE erasure_receipt SET redacted = redacted + ?1, held_rooms = held_rooms - 1,"
+                    f" completed_at = ?2, failures = CASE WHEN failures > {recovered}"
+                    f" THEN failures - {recovered} ELSE 0 END"
+                    " WHERE subject = ?3 AND held_rooms > 0",
+                    (redacted, now_ms(), subject, room_id),
                 ),
                 ("DELETE FROM erasure_pending WHERE subject = ? AND room_id = ?", (subject, room_id)),
                 ("DELETE FROM event_meta WHERE sender = ? AND room_id = ?", (subject, room_id)),

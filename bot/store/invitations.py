@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.ids import RoomID
-from bot.store.db import Database
+from bot.store.db import Database, Row
 
 OPEN = "open"
 USED = "used"
@@ -41,7 +40,7 @@ class Invitation:
         return self.state
 
 
-def _invitation(row: sqlite3.Row | None) -> Invitation | None:
+def _invitation(row: Row | None) -> Invitation | None:
     if row is None:
         return None
     return Invitation(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.ids import EventID, RoomID
 from bot.store.consent import now_ms
-from bot.store.db import Database
+from bot.store.db import Database, Row
 
 
 @dataclass(frozen=True)
@@ -160,13 +159,13 @@ class RetentionStore:
         return self.db.write(
             "INSERT INTO retention_run_room (run, room_kind, policy, redacted, media_deleted, failures)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run, room_kind, policy) DO UPDATE SET"
-            " redacted = redacted + excluded.redacted,"
-            " media_deleted = media_deleted + excluded.media_deleted,"
-            " failures = failures + excluded.failures",
+            " redacted = retention_run_room.redacted + excluded.redacted,"
+            " media_deleted = retention_run_room.media_deleted + excluded.media_deleted,"
+            " failures = retention_run_room.failures + excluded.failures",
             (run, kind, policy, redacted, media, failures),
         )
 
-    async def results_since(self, since_ms: int) -> list[sqlite3.Row]:
+    async def results_since(self, since_ms: int) -> list[Row]:
         return await self.db.fetchall(
             "SELECT rr.room_kind, SUM(rr.redacted) AS redacted, SUM(rr.media_deleted) AS media,"
             " SUM(rr.failures) AS failures FROM retention_run_room rr JOIN retention_run r ON r.seq = rr.run"
@@ -174,7 +173,7 @@ class RetentionStore:
             (since_ms,),
         )
 
-    async def runs_since(self, since_ms: int) -> list[sqlite3.Row]:
+    async def runs_since(self, since_ms: int) -> list[Row]:
         return await self.db.fetchall(
             "SELECT * FROM retention_run WHERE started_at >= ? ORDER BY seq", (since_ms,)
         )
@@ -194,11 +193,11 @@ class RetentionStore:
             (now_ms(), actor, action, target, json.dumps(before), json.dumps(after)),
         )
 
-    async def audit_entries(self, limit: int = 50) -> list[sqlite3.Row]:
+    async def audit_entries(self, limit: int = 50) -> list[Row]:
         return await self.db.fetchall("SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?", (limit,))
 
 
-def _expired(r: sqlite3.Row) -> Expired:
+def _expired(r: Row) -> Expired:
     return Expired(
         EventID(r["event_id"]),
         int(r["ts"]),

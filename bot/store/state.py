@@ -44,7 +44,7 @@ class StateStore:
 
     def mark_handled(self, event_id: EventID) -> asyncio.Future[None]:
         return self.db.write(
-            "INSERT OR IGNORE INTO handled_event (event_id, handled_at) VALUES (?, ?)",
+            "INSERT INTO handled_event (event_id, handled_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (event_id, _now_ms()),
         )
 
@@ -67,7 +67,7 @@ class StateStore:
 
     def add_waiting_key(self, event_id: EventID, room_id: RoomID, since_ms: int) -> asyncio.Future[None]:
         return self.db.write(
-            "INSERT OR IGNORE INTO waiting_key (event_id, room_id, since) VALUES (?, ?, ?)",
+            "INSERT INTO waiting_key (event_id, room_id, since) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (event_id, room_id, since_ms),
         )
 

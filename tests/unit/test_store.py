@@ -1,9 +1,9 @@
-"""bot/store: migrations, the batching writer and the StateStore queries."""
+"""bot/store: migrations, the batching writer and the StateStore queries, on both backends
+(SQLite and PostgreSQL: see tests/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,8 +11,21 @@ from pathlib import Path
 import pytest
 
 from bot.ids import EventID, RoomID
-from bot.store.db import Database, SchemaTooNew, _Write, find_migrations, migrations_dir
+from bot.store.consent import ConsentStore
+from bot.store.db import (
+    Database,
+    SchemaTooNew,
+    _Write,
+    find_migrations,
+    integrity_errors,
+    migrations_dir,
+    postgresql_sql,
+    postgresql_types,
+)
 from bot.store.state import StateStore
+from tests.support import open_test_store
+
+sqlite_only = pytest.mark.store_backends("sqlite")
 
 
 def write_migrations(directory: Path, files: dict[str, str]) -> Path:
@@ -23,13 +36,40 @@ def write_migrations(directory: Path, files: dict[str, str]) -> Path:
 
 
 async def tables(db: Database) -> set[str]:
-    rows = await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    if db.dialect == "postgresql":
+        rows = await db.fetchall(
+            "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()"
+            " AND table_name != 'lotse_migration'"
+        )
+    else:
+        rows = await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
     return {r["name"] for r in rows}
+
+
+async def indexes(db: Database, name: str) -> int:
+    if db.dialect == "postgresql":
+        sql = "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ?"
+    else:
+        sql = "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?"
+    return int(await db.fetchval(sql, (name,)))
+
+
+async def set_schema_version(db: Database, version: int) -> None:
+    """Below the API: pretend a newer Lotse migrated this database."""
+    if db.dialect == "postgresql":
+        db.start_writer()
+        await db.write(
+            "CREATE TABLE lotse_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        await db.write("INSERT INTO lotse_migration (version, name) VALUES (?, 'future')", (version,))
+    else:
+        await db.conn.execute(f"PRAGMA user_version = {version}")
 
 
 @pytest.fixture
 async def raw_db(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "data" / "t.db")
+    db = await open_test_store(tmp_path / "data" / "t.db")
     try:
         yield db
     finally:
@@ -38,7 +78,7 @@ async def raw_db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "t.db")
+    database = await open_test_store(tmp_path / "t.db", migrated=True)
     await database.migrate()
     database.start_writer()
     try:
@@ -73,7 +113,7 @@ async def test_migrations_apply_in_order(raw_db: Database, tmp_path: Path) -> No
     )
     assert await raw_db.migrate(mdir) == [1, 2, 3]
     assert await raw_db.schema_version() == 3
-    rows = await raw_db.fetchall("SELECT x, note FROM a ORDER BY rowid")
+    rows = await raw_db.fetchall("SELECT x, note FROM a ORDER BY x")
     assert [tuple(r) for r in rows] == [(2, None), (3, None)]
     assert await raw_db.migrate(mdir) == []
     assert await raw_db.fetchval("SELECT count(*) FROM a") == 2
@@ -90,10 +130,10 @@ async def test_only_new_migrations_apply(raw_db: Database, tmp_path: Path) -> No
 
 async def test_version_survives_reopen(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
-    first = await Database.open(path)
+    first = await open_test_store(path)
     applied = await first.migrate()
     await first.close()
-    second = await Database.open(path)
+    second = await open_test_store(path)
     try:
         assert await second.schema_version() == applied[-1]
         assert await second.migrate() == []
@@ -102,7 +142,7 @@ async def test_version_survives_reopen(tmp_path: Path) -> None:
 
 
 async def test_schema_too_new(raw_db: Database) -> None:
-    await raw_db.conn.execute("PRAGMA user_version = 999")
+    await set_schema_version(raw_db, 999)
     with pytest.raises(SchemaTooNew, match="schema 999"):
         await raw_db.migrate()
     assert await raw_db.schema_version() == 999
@@ -122,12 +162,12 @@ async def test_bad_migration_rolls_back_completely(raw_db: Database, tmp_path: P
             ),
         },
     )
-    with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+    with pytest.raises(Exception, match=r"no.such.table|relation \"no_such_table\" does not exist"):
         await raw_db.migrate(mdir)
     assert await raw_db.schema_version() == 1
     assert await tables(raw_db) == {"a"}
     assert await raw_db.fetchval("SELECT count(*) FROM a") == 0
-    assert await raw_db.fetchval("SELECT count(*) FROM sqlite_master WHERE name = 'b_x'") == 0
+    assert await indexes(raw_db, "b_x") == 0
     # The connection is usable again, and a fixed migration applies.
     write_migrations(mdir, {"0002_bad.sql": "CREATE TABLE b (x INTEGER);\n"})
     assert await raw_db.migrate(mdir) == [2]
@@ -135,9 +175,9 @@ async def test_bad_migration_rolls_back_completely(raw_db: Database, tmp_path: P
 
 async def test_bad_first_migration_leaves_fresh_db_untouched(raw_db: Database, tmp_path: Path) -> None:
     mdir = write_migrations(
-        tmp_path / "m", {"0001_bad.sql": "CREATE TABLE a (x INTEGER);\nCREATE TABLE a (y);\n"}
+        tmp_path / "m", {"0001_bad.sql": "CREATE TABLE a (x INTEGER);\nCREATE TABLE a (y TEXT);\n"}
     )
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(Exception, match="already exists"):
         await raw_db.migrate(mdir)
     assert await raw_db.schema_version() == 0
     assert await tables(raw_db) == set()
@@ -226,12 +266,14 @@ def test_shipped_migrations_are_well_formed() -> None:
 # --- connection ----------------------------------------------------------------------------
 
 
+@sqlite_only
 async def test_wal_and_pragmas(raw_db: Database) -> None:
     assert await raw_db.fetchval("PRAGMA journal_mode") == "wal"
     assert await raw_db.fetchval("PRAGMA foreign_keys") == 1
     assert await raw_db.fetchval("PRAGMA busy_timeout") == 5000
 
 
+@sqlite_only
 async def test_db_file_is_private(tmp_path: Path) -> None:
     path = tmp_path / "new" / "dir" / "t.db"
     db = await Database.open(path)
@@ -303,8 +345,8 @@ async def test_failing_statement_fails_only_its_own_future(
     results = await asyncio.gather(*futures, return_exceptions=True)
     assert results[0] is None
     assert results[1] is None
-    assert isinstance(results[2], sqlite3.IntegrityError)
-    assert isinstance(results[3], sqlite3.IntegrityError)
+    assert isinstance(results[2], integrity_errors())
+    assert isinstance(results[3], integrity_errors())
     assert results[4] is None
     assert sizes[0] == 5  # they really were one batch
     rows = await db.fetchall("SELECT key, value FROM kv ORDER BY key")
@@ -317,13 +359,13 @@ async def test_failing_statement_fails_only_its_own_future(
 
 async def test_close_commits_pending_writes(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
-    db = await Database.open(path)
+    db = await open_test_store(path)
     await db.migrate()
     db.start_writer()
     futures = [db.write("INSERT INTO kv (key, value) VALUES (?, ?)", (f"c{i}", "v")) for i in range(20)]
     await db.close()
     assert all(f.done() and f.exception() is None for f in futures)
-    again = await Database.open(path)
+    again = await open_test_store(path)
     try:
         assert await again.fetchval("SELECT count(*) FROM kv") == 20
     finally:
@@ -384,7 +426,7 @@ async def test_room_kind(state: StateStore) -> None:
 
 
 async def test_room_kind_is_checked(state: StateStore) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(integrity_errors()):
         await state.set_room_kind(RoomID("!r:example.org"), "lobby")
     assert await state.room_kind(RoomID("!r:example.org")) is None
 
@@ -410,3 +452,147 @@ async def test_the_same_decision_from_the_same_event_is_recorded_once(db: Databa
     await store.append(**entry)
     decisions = [e.decision for e in await store.history("s1")]
     assert decisions.count("given") == 3 and decisions.count("withdrawn") == 1
+
+
+# --- two dialects, one API -----------------------------------------------------------------
+
+
+@sqlite_only
+def test_placeholders_as_asyncpg_numbers_them() -> None:
+    assert postgresql_sql("SELECT ? , ?") == "SELECT $1 , $2"
+    # ?N as SQLite numbers them: a bare ? is one more than the largest number so far.
+    assert postgresql_sql("WHERE a = ?2 AND b = ?1 AND c = ?") == "WHERE a = $2 AND b = $1 AND c = $3"
+    # Question marks in strings, quoted names and comments are not placeholders.
+    sql = "SELECT '?', 'it''s ?', \"col?\" -- why?\nFROM t WHERE x = ?"
+    assert postgresql_sql(sql) == "SELECT '?', 'it''s ?', \"col?\" -- why?\nFROM t WHERE x = $1"
+
+
+@sqlite_only
+def test_sqlite_types_spelled_for_postgresql() -> None:
+    sql = (
+        "CREATE TABLE t (\n    seq INTEGER PRIMARY KEY AUTOINCREMENT,\n    n INTEGER NOT NULL,\n"
+        "    x REAL,\n    b BLOB\n) STRICT;\nCREATE TABLE u (id INTEGER PRIMARY KEY, v TEXT) STRICT ;\n"
+    )
+    assert postgresql_types(sql) == (
+        "CREATE TABLE t (\n    seq BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,\n"
+        "    n BIGINT NOT NULL,\n    x DOUBLE PRECISION,\n    b BYTEA\n);\n"
+        "CREATE TABLE u (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, v TEXT);\n"
+    )
+
+
+@sqlite_only
+def test_a_variant_needs_its_migration(tmp_path: Path) -> None:
+    mdir = write_migrations(tmp_path / "m", {"0001_a.sql": ""})
+    write_migrations(mdir / "postgresql", {"0002_b.sql": ""})
+    with pytest.raises(ValueError, match=r"postgresql/0002_b\.sql has no migration"):
+        find_migrations(mdir)
+
+
+async def test_the_variant_runs_on_postgresql_only(raw_db: Database, tmp_path: Path) -> None:
+    mdir = write_migrations(tmp_path / "m", {"0001_a.sql": "CREATE TABLE a (x INTEGER) STRICT;\n"})
+    write_migrations(
+        mdir / "postgresql",
+        {"0001_a.sql": "CREATE TABLE a (x BIGINT);\nCREATE TABLE pg_only (y TEXT);\n"},
+    )
+    assert await raw_db.migrate(mdir) == [1]
+    expected = {"a", "pg_only"} if raw_db.dialect == "postgresql" else {"a"}
+    assert await tables(raw_db) == expected
+
+
+async def test_shipped_migrations_give_both_stores_the_same_tables(db: Database, tmp_path: Path) -> None:
+    """The PostgreSQL variants keep every table and column of the SQLite files."""
+    if db.dialect == "postgresql":
+        rows = await db.fetchall(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name != 'lotse_migration'"
+        )
+        columns = {(r[0], r[1]) for r in rows}
+    else:
+        columns = set()
+        for t in await tables(db):
+            columns |= {(t, r[1]) for r in await db.fetchall(f"PRAGMA table_info({t})")}
+    sqlite = await Database.open(tmp_path / "reference.db")
+    try:
+        await sqlite.migrate()
+        expected = set()
+        for t in await tables(sqlite):
+            if t != "sqlite_sequence":
+                expected |= {(t, r[1]) for r in await sqlite.fetchall(f"PRAGMA table_info({t})")}
+    finally:
+        await sqlite.close()
+    assert columns - {("sqlite_sequence", "name"), ("sqlite_sequence", "seq")} == expected
+
+
+async def test_values_come_back_as_python_types(db: Database) -> None:
+    await db.write(
+        "INSERT INTO stats_period (period, frozen_at, k, epsilon, demo_data) VALUES (?, ?, ?, ?, ?)",
+        ("2026-W01", 2**40, 5, 0.5, 0),
+    )
+    await db.write(
+        "INSERT INTO person (subject, sealed_id, created_at) VALUES (?, ?, ?)", ("s", b"\x00\xff", 1)
+    )
+    row = await db.fetchone("SELECT frozen_at, k, epsilon FROM stats_period")
+    assert row is not None and tuple(row) == (2**40, 5, 0.5)
+    assert row["frozen_at"] == 2**40 and row[1] == 5
+    # SUM, COUNT and numbered placeholders: ints, as SQLite gives them.
+    total = await db.fetchval("SELECT SUM(frozen_at) + ?1 - ?1 FROM stats_period", (7,))
+    assert total == 2**40 and type(total) is int
+    assert await db.fetchval("SELECT COUNT(*) FROM stats_period") == 1
+    assert bytes(await db.fetchval("SELECT sealed_id FROM person")) == b"\x00\xff"
+    assert await db.fetchval("SELECT instr('abc', 'c')") == 3
+
+
+async def test_append_only_logs_refuse_updates(db: Database) -> None:
+    await db.write(
+        "INSERT INTO audit_log (at, actor, action, target, before, after)"
+        " VALUES (1, 'a', 'x', NULL, '1', '2')"
+    )
+    with pytest.raises(integrity_errors(), match="append-only"):
+        await db.write("UPDATE audit_log SET actor = 'b'")
+    await ConsentStore(db).append(
+        subject="s",
+        scope="client",
+        purpose="p",
+        notice_version="1",
+        language="de",
+        decision="given",
+        method="text",
+    )
+    with pytest.raises(integrity_errors(), match="append-only"):
+        await db.write("UPDATE consent_log SET note = 'x'")
+    await db.write("DELETE FROM audit_log")  # an erasure may delete
+
+
+@pytest.mark.store_backends("postgresql")
+async def test_two_processes_migrating_at_once(tmp_path: Path) -> None:
+    first = await open_test_store(tmp_path / "t.db")
+    second = await open_test_store(tmp_path / "t.db")
+    try:
+        a, b = await asyncio.gather(first.migrate(), second.migrate())
+        latest = find_migrations(migrations_dir())[-1].version
+        assert sorted(a + b) == list(range(1, latest + 1))
+        assert await first.schema_version() == await second.schema_version() == latest
+    finally:
+        await first.close()
+        await second.close()
+
+
+@pytest.mark.store_backends("postgresql")
+async def test_the_writer_connects_again_after_losing_its_connection(db: Database) -> None:
+    await db.write("INSERT INTO kv (key, value) VALUES ('a', '1')")
+    pid = await db.fetchval(
+        "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        " AND application_name = current_setting('application_name')"
+        " AND pid != pg_backend_pid() AND state = 'idle' ORDER BY backend_start LIMIT 1"
+    )
+    assert pid is not None
+    await db.fetchval("SELECT pg_terminate_backend(?)", (pid,))
+    await asyncio.sleep(0.1)
+    # A write in flight when the connection went fails; the ones after it work again.
+    for _ in range(3):
+        try:
+            await db.write("INSERT INTO kv (key, value) VALUES ('b', '2') ON CONFLICT DO NOTHING")
+            break
+        except Exception:  # noqa: S112 - the connection that was lost
+            continue
+    assert await db.fetchval("SELECT value FROM kv WHERE key = 'b'") == "2"
