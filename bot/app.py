@@ -100,7 +100,7 @@ def build_context(
 ) -> BotContext:
     return BotContext(
         settings=s,
-        catalog=Catalog(s.default_language),
+        catalog=Catalog(s.default_language, languages=s.languages),
         state=StateStore(db),
         pseudonyms=pseudonyms,
         roles=roles,

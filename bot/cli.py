@@ -75,7 +75,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  default language: {settings.default_language}")
     from bot.i18n import Catalog
 
-    catalog = Catalog(settings.default_language)
+    catalog = Catalog(settings.default_language, languages=settings.languages)
     print(f"  languages:        {', '.join(lang.code for lang in catalog.languages)}")
     unreviewed = [lang.code for lang in catalog.languages if catalog.review_note(lang.code)]
     if unreviewed:
@@ -111,10 +111,11 @@ def cmd_texts(args: argparse.Namespace) -> int:
 
     try:
         settings = _settings(args)
-        default, policies = settings.default_language, settings.policies_dir
+        catalog = Catalog(settings.default_language, languages=settings.languages)
+        policies = settings.policies_dir
     except ConfigError:
-        default, policies = "de", default_policies_dir()
-    statuses = status(Catalog(default), policies / "consent")
+        catalog, policies = Catalog("de"), default_policies_dir()
+    statuses = status(catalog, policies / "consent")
     print(status_text(statuses, only_problems=args.missing))
     return 1 if any(s.missing for s in statuses) else 0
 

@@ -481,6 +481,11 @@ class Settings(BaseSettings):
     config: Path | None = None
     data_dir: Path = Path("data")
     default_language: str = "de"
+    # The languages offered to clients (the first message's menu, sprache, einladen), in the
+    # usual order (German 1, English 2); the default language always. Default: every catalog
+    # shipped. Leave out a machine translation the organisation has not had checked, if it
+    # prefers not to offer it yet (lotse texts --missing shows which).
+    languages: list[str] | None = None
     rooms: RoomSettings = Field(default_factory=RoomSettings)
     roles: RoleSettings = Field(default_factory=RoleSettings)
     organisation: OrganisationSettings = Field(default_factory=OrganisationSettings)
@@ -515,6 +520,18 @@ class Settings(BaseSettings):
         langs = available_languages()
         if value not in langs:
             raise ValueError(f"{value!r} has no message catalog (available: {', '.join(langs)})")
+        return value
+
+    @field_validator("languages")
+    @classmethod
+    def _offered(cls, value: list[str] | None) -> list[str] | None:
+        from bot.i18n import available_languages
+
+        langs = available_languages()
+        if value is not None and (unknown := [v for v in value if v not in langs]):
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))}: no message catalog (available: {', '.join(langs)})"
+            )
         return value
 
     @classmethod

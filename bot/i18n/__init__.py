@@ -100,7 +100,15 @@ class Language:
 
 
 class Catalog:
-    def __init__(self, default_language: str, directories: Iterable[Path] = (LOCALES_DIR,)):
+    def __init__(
+        self,
+        default_language: str,
+        directories: Iterable[Path] = (LOCALES_DIR,),
+        languages: Iterable[str] | None = None,
+    ):
+        """``languages``: the languages offered (menu, ``!sprache``, invitations); default all.
+        A language not offered is treated as unknown (its people read the default language);
+        its catalog still serves as the base of a variant that is offered."""
         self._texts: dict[str, dict[str, str]] = {}
         self._fuzzy: dict[str, set[str]] = {}
         self._review: dict[str, str | None] = {}
@@ -118,6 +126,9 @@ class Catalog:
         if default_language not in self._texts:
             raise ValueError(f"no catalog for default language {default_language!r}")
         self.default_language = default_language
+        self._offered = set(self._texts) if languages is None else {*languages, default_language}
+        if unknown := self._offered - set(self._texts):
+            raise ValueError(f"no catalog for {', '.join(sorted(unknown))}")
 
     @property
     def languages(self) -> list[Language]:
@@ -128,7 +139,7 @@ class Catalog:
             return (code != self.default_language, rank, code)
 
         out = []
-        for code in sorted(self._texts, key=order):
+        for code in sorted(self._offered, key=order):
             name = self._texts[code].get("language.name")
             if name is None:
                 try:
@@ -139,7 +150,7 @@ class Catalog:
         return out
 
     def has_language(self, code: str) -> bool:
-        return code in self._texts
+        return code in self._offered
 
     def keys(self, language: str) -> set[str]:
         return set(self._texts.get(language, {}))
@@ -159,7 +170,7 @@ class Catalog:
         """Where a text for ``language`` comes from, in order: the language, its base language
         (``de`` for ``de@ls``), the default language."""
         chain = []
-        if language in self._texts:
+        if language in self._offered:
             assert language is not None
             chain.append(language)
             base = base_language(language)
@@ -177,11 +188,7 @@ class Catalog:
         for i, lang in enumerate(chain):
             template = self._texts[lang].get(key)
             if template is not None:
-                if (
-                    i > 0
-                    and lang == self.default_language
-                    and not (language in self._texts and is_variant(str(language)))
-                ):
+                if i > 0 and lang == self.default_language and not is_variant(chain[0]):
                     log.warning("message %s missing in catalog %s", key, chain[0])
                 break
         if template is None:
@@ -194,4 +201,6 @@ class Catalog:
 
     def all_texts(self, key: str) -> Mapping[str, str]:
         """``key`` in every language that has it (for matching words the user may type)."""
-        return {lang: texts[key] for lang, texts in self._texts.items() if key in texts}
+        return {
+            lang: texts[key] for lang, texts in self._texts.items() if key in texts and lang in self._offered
+        }

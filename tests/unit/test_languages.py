@@ -453,3 +453,26 @@ def test_an_outdated_translation_is_listed_and_set_aside(tmp_path: Path) -> None
     ar = next(s for s in status(CATALOG, folder) if s.code == "ar")
     assert ar.notice_outdated == "version 1, in force is 2" and not ar.complete
     assert "consent notice ar.md: version 1, in force is 2" in status_text([ar], only_problems=True)
+
+
+def test_an_organisation_chooses_the_languages_it_offers() -> None:
+    offered = Catalog("de", languages=["en", "ar", "de@ls"])
+    assert [lang.code for lang in offered.languages] == ["de", "en", "ar", "de@ls"]
+    # A language not offered is unknown: its people read the default language.
+    assert not offered.has_language("fa")
+    assert offered.text("fa", "help.header") == CATALOG.text("de", "help.header")
+    assert offered.fallbacks("de@ls") == ["de@ls", "de"]
+    assert set(offered.all_texts("arg.language")) == {"de", "en", "ar", "de@ls"}
+    with pytest.raises(ValueError, match="xx"):
+        Catalog("de", languages=["xx"])
+
+
+def test_the_languages_setting_is_checked(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from bot.config import Settings
+
+    base = {"homeserver": {"url": "http://127.0.0.1:1"}, "bot": {"user_id": "@b:x", "password": "p"}}
+    assert Settings(**base, languages=["de", "ar"]).languages == ["de", "ar"]  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="'xx': no message catalog"):
+        Settings(**base, languages=["de", "xx"])  # type: ignore[arg-type]
