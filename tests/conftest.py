@@ -5,6 +5,9 @@ store (it uses ``make_context`` or ``Database``, or names ``STORE_BACKENDS``) ru
 SQLite and once on a fresh schema of the session's throwaway PostgreSQL (tests/postgres.py),
 as ``test_x[sqlite]`` and ``test_x[postgresql]``. ``@pytest.mark.store_backends("sqlite")``
 keeps one test to the backends it names (PRAGMAs, file permissions).
+
+A machine without PostgreSQL fails those tests with what to install. ``LOTSE_TEST_POSTGRES=skip``
+skips them on a developer's machine (reported as skipped, for a quick run); never in CI.
 """
 
 from __future__ import annotations
@@ -43,11 +46,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[postgres.ThrowawayPostgres]:
     """One throwaway PostgreSQL for the session, started when a test first needs it."""
+    if postgres.may_skip():
+        pytest.skip(f"PostgreSQL tests skipped: {postgres.OPT_OUT_ENV}=skip")
     try:
         server = postgres.start_server()
     except postgres.PostgresUnavailable as exc:
-        if postgres.may_skip():
-            pytest.skip(f"PostgreSQL tests skipped ({postgres.OPT_OUT_ENV}=skip): {exc}")
         pytest.fail(
             f"PostgreSQL is needed for the store tests and cannot be started: {exc}. "
             f"(On a developer's machine {postgres.OPT_OUT_ENV}=skip skips them, visibly; never in CI.)",
@@ -63,6 +66,8 @@ def postgres_server() -> Iterator[postgres.ThrowawayPostgres]:
 def store_backend(request: pytest.FixtureRequest) -> Iterator[str]:
     """The store backend of this test (see the module's docstring)."""
     backend = str(getattr(request, "param", "sqlite"))
+    if backend == "postgresql" and postgres.may_skip():
+        pytest.skip(f"PostgreSQL store tests skipped: {postgres.OPT_OUT_ENV}=skip")
     server = request.getfixturevalue("postgres_server") if backend == "postgresql" else None
     support.STORE.backend, support.STORE.server = backend, server
     try:

@@ -239,9 +239,11 @@ async def make_context(
     admins: list[str] = (),  # type: ignore[assignment]
     rooms: dict[str, str] | None = None,
     policies_dir: Path | None = None,
+    sqlite: bool = False,
     **settings: Any,
 ) -> tuple[BotContext, FakeMatrix, Database]:
-    """A context with a migrated database in ``tmp_path``. Close the database when done."""
+    """A context with a migrated database in ``tmp_path`` (the test's store backend; ``sqlite``:
+    SQLite whatever the backend). Close the database when done."""
     s = Settings(
         homeserver={"url": "http://127.0.0.1:1"},
         bot={"user_id": BOT, "password": "x"},
@@ -251,7 +253,10 @@ async def make_context(
         policies_dir=policies_dir or REPO / "policies",
         **settings,
     )
-    db = await open_test_store(tmp_path / "lotse.db", migrated=True)
+    if sqlite:
+        db = await Database.open(tmp_path / "lotse.db")
+    else:
+        db = await open_test_store(tmp_path / "lotse.db", migrated=True)
     await db.migrate()
     db.start_writer()
     matrix = FakeMatrix()
