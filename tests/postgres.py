@@ -327,7 +327,28 @@ class ThrowawayPostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text().split()[0]), 0)
+    except PermissionError:
+        return True  # someone else's, running
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def _remove_leftovers(max_age_s: float = 3600) -> None:
+    """Folders of servers from sessions that were killed (SIGKILL leaves them behind): no live
+    postmaster, and old enough not to be another session's that is still starting."""
+    for folder in Path(tempfile.gettempdir()).glob("lotse-pg-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - folder.stat().st_mtime < max_age_s or _alive(folder / "data" / "postmaster.pid"):
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def start_server() -> ThrowawayPostgres:
+    _remove_leftovers()
     bindir = find_bindir()
     if bindir is None:
         raise PostgresUnavailable(

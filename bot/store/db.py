@@ -206,6 +206,11 @@ class _Write:
     done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+def _plain(item: _Write) -> bool:
+    """A single statement with parameters and no result wanted."""
+    return not (item.group or item.many or item.fetch) and bool(item.params)
+
+
 class _Backend(Protocol):
     dialect: str
 
@@ -369,7 +374,9 @@ class _Postgres:
     async def run_batch(self, batch: list[_Write]) -> None:
         conn = await self._writer()
         async with conn.transaction():
-            for item in batch:
+            i = 0
+            while i < len(batch):
+                item = batch[i]
                 if item.group:
                     for sql, params in item.group:
                         await conn.execute(postgresql_sql(sql), *params)
@@ -379,8 +386,20 @@ class _Postgres:
                         await conn.executemany(postgresql_sql(item.sql), rows)
                 elif item.fetch:
                     item.row = await conn.fetchrow(postgresql_sql(item.sql), *item.params)
-                else:
+                elif item.params:
+                    # A run of the same statement (a burst of events, handled marks) goes to the
+                    # server in one pipelined round instead of one round trip each.
+                    j = i + 1
+                    while j < len(batch) and _plain(batch[j]) and batch[j].sql == item.sql:
+                        j += 1
+                    if j - i > 1:
+                        await conn.executemany(postgresql_sql(item.sql), [w.params for w in batch[i:j]])
+                        i = j
+                        continue
                     await conn.execute(postgresql_sql(item.sql), *item.params)
+                else:
+                    await conn.execute(postgresql_sql(item.sql))
+                i += 1
 
     async def close(self) -> None:
         try:

@@ -596,3 +596,21 @@ async def test_the_writer_connects_again_after_losing_its_connection(db: Databas
         except Exception:  # noqa: S112 - the connection that was lost
             continue
     assert await db.fetchval("SELECT value FROM kv WHERE key = 'b'") == "2"
+
+
+async def test_runs_of_one_statement_keep_their_order_among_others(db: Database) -> None:
+    ins = "INSERT INTO kv (key, value) VALUES (?, ?)"
+    upd = "UPDATE kv SET value = value || ? WHERE key = ?"
+    futures = [
+        db.write(ins, ("a", "1")),
+        db.write(ins, ("b", "1")),
+        db.write(upd, ("2", "a")),
+        db.write(upd, ("3", "a")),
+        db.write(ins, ("c", "1")),
+        db.write(upd, ("4", "a")),
+        db.write("DELETE FROM kv WHERE key = 'b'"),
+        db.write(ins, ("b", "5")),
+    ]
+    await asyncio.gather(*futures)
+    rows = await db.fetchall("SELECT key, value FROM kv ORDER BY key")
+    assert [tuple(r) for r in rows] == [("a", "1234"), ("b", "5"), ("c", "1")]
