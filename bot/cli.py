@@ -500,12 +500,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.backup import BackupError
         from bot.matrix.client import MatrixError, SessionLost
         from bot.matrix.crosssign import CrossSigningError
-        from bot.store.db import SchemaTooNew
+        from bot.store.db import SchemaTooNew, StoreUnavailable
 
         if isinstance(err, BackupError):
             print(f"Lotse: {err}", file=sys.stderr)
             return 1
-        if isinstance(err, SessionLost | CrossSigningError | SchemaTooNew | MatrixError):
+        if isinstance(err, SessionLost | CrossSigningError | SchemaTooNew | StoreUnavailable | MatrixError):
             print(f"Lotse stopped: {err}", file=sys.stderr)
             return 1
         raise

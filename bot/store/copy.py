@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.store.db import Database, SchemaTooNew, redact_url
+from bot.store.db import Database, SchemaTooNew, StoreUnavailable, redact_url
 
 _CHUNK = 5000
 _MOD = 1 << 256
@@ -106,6 +106,15 @@ async def _target_tables(conn: Any) -> dict[str, list[str]]:
     return tables
 
 
+async def _connect(url: str, password: str | None) -> Any:
+    import asyncpg
+
+    try:
+        return await asyncpg.connect(url, password=password)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise CopyRefused(f"cannot connect to {redact_url(url)}: {exc or type(exc).__name__}") from None
+
+
 async def _refuse_unless_empty(conn: Any, where: str, lotse_tables: set[str]) -> None:
     """Only an empty target: no tables but Lotse's (an earlier attempt's), and those empty."""
     tables = set(await _target_tables(conn)) - {"lotse_migration"}
@@ -131,8 +140,6 @@ async def copy_store(
     say: Callable[[str], None] = lambda _line: None,
 ) -> list[TableCopy]:
     """Copy the SQLite store ``source`` into the empty PostgreSQL database at ``url``."""
-    import asyncpg
-
     where = redact_url(url)
     if not source.is_file():  # noqa: ASYNC240 - a command line tool, once
         raise CopyRefused(f"{source} does not exist: nothing to copy (check data_dir)")
@@ -151,12 +158,15 @@ async def copy_store(
     try:
         src.execute("BEGIN")
         tables = _source_tables(src)  # the first read: from here on one snapshot of every table
-        conn = await asyncpg.connect(url, password=password)
+        conn = await _connect(url, password)
         try:
             await _refuse_unless_empty(conn, where, set(tables))
         finally:
             await conn.close()
-        target = await Database.connect(url, password=password, pool_size=1)
+        try:
+            target = await Database.connect(url, password=password, pool_size=1)
+        except StoreUnavailable as exc:
+            raise CopyRefused(str(exc)) from None
         try:
             try:
                 applied = await target.migrate()
@@ -166,7 +176,7 @@ async def copy_store(
         finally:
             await target.close()
         say(f"{where}: schema {version} created" if applied else f"{where}: schema {version} was there")
-        conn = await asyncpg.connect(url, password=password)
+        conn = await _connect(url, password)
         try:
             return await _copy(src, conn, tables)
         finally:

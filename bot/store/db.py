@@ -177,7 +177,7 @@ def postgresql_sql(sql: str) -> str:
 
 def _numeric(text: str) -> int | float:
     """PostgreSQL's NUMERIC (SUM of BIGINT) as SQLite returns it: int, or float with a fraction."""
-    return float(text) if any(ch in text for ch in ".eEN") else int(text)
+    return float(text) if any(ch in text for ch in ".eENI") else int(text)
 
 
 def redact_url(url: str) -> str:
@@ -192,6 +192,10 @@ def redact_url(url: str) -> str:
 
 class SchemaTooNew(RuntimeError):
     pass
+
+
+class StoreUnavailable(RuntimeError):
+    """The PostgreSQL store cannot be reached or refuses the login; says where and why."""
 
 
 @dataclass
@@ -436,7 +440,14 @@ class Database:
     async def connect(cls, url: str, *, password: str | None = None, pool_size: int = 4) -> Database:
         """The PostgreSQL store at ``url`` (postgresql://user@host:port/database?sslmode=…).
         ``password``: when not in the URL (else asyncpg also reads PGPASSWORD and ~/.pgpass)."""
-        return cls(await _Postgres.connect(url, password, pool_size))
+        import asyncpg
+
+        try:
+            return cls(await _Postgres.connect(url, password, pool_size))
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreUnavailable(
+                f"cannot open the store at {redact_url(url)}: {exc or type(exc).__name__}"
+            ) from None
 
     @classmethod
     async def open_store(cls, settings: Settings) -> Database:

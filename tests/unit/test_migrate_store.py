@@ -315,3 +315,34 @@ def test_store_password_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert any("[from the environment variable LOTSE_STORE__URL]" in p for p in info.value.problems)
     assert not any(":pw@" in p for p in info.value.problems)
     assert StoreSettings().describe(Path("data")) == f"SQLite {Path('data') / 'lotse.db'}"
+
+
+async def test_a_store_that_cannot_be_reached_is_said_plainly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No traceback and no password: where, and why (refused, wrong password)."""
+    import asyncio
+
+    server = support.STORE.server
+    schema_url = await support.STORE.url(tmp_path / "pg")
+    config = tmp_path / "lotse.toml"
+    base = textwrap.dedent(CONFIG.format(data=tmp_path / "data", bot=BOT))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "lotse.db").write_bytes(b"")
+
+    def run(url: str, *argv: str) -> tuple[int, str]:
+        config.write_text(base + f'[store]\nurl = "{url}"\n')
+        code = cli.main(["-c", str(config), *argv])
+        return code, capsys.readouterr().err
+
+    from bot.devserver.synapse import free_port
+
+    closed = f"postgresql://lotse:hunter2@127.0.0.1:{free_port()}/postgres"
+    code, err = await asyncio.to_thread(run, closed, "migrate")
+    assert code == 1 and "Lotse stopped: cannot open the store at postgresql://lotse:***@127.0.0.1:" in err
+    assert "hunter2" not in err and "Traceback" not in err
+    wrong = schema_url.replace(f":{server.password}@", ":wrong@")
+    code, err = await asyncio.to_thread(run, wrong, "migrate")
+    assert code == 1 and "password authentication failed" in err and ":wrong@" not in err
+    code, err = await asyncio.to_thread(run, wrong, "migrate-store", "--from", str(tmp_path / "empty.db"))
+    assert code == 1 and "does not exist: nothing to copy" in err
