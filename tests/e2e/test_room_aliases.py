@@ -47,6 +47,9 @@ async def test_an_alias_set_up_after_the_start_is_used_without_a_restart(
     await put_alias(admin, team, alias)
     await member.join(team)
     await admin.wait_for_member(team, bot.user_id, "join")
+    # The member's client shares its room key only with members it has seen join: a command
+    # sent before it saw the bot could never be decrypted by the bot.
+    await member.wait_for_member(team, bot.user_id, "join")
 
     # Once the alias resolves, the team room grants the worker role: !hilfe lists staff commands.
     deadline = time.monotonic() + 45
