@@ -25,7 +25,11 @@ ROOT = DEPLOY.parent
 COMPOSE_VAR = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::?[-?][^}]*)?\}")
 CADDY_VAR = re.compile(r"\{\$([A-Z][A-Z0-9_]*)\}")
 # Files the operator makes from an example before the first start (documented in compose.yaml).
-OPERATOR_FILES = {"./lotse.toml": "lotse.example.toml", "./secrets/lotse_password": None}
+OPERATOR_FILES = {
+    "./lotse.toml": "lotse.example.toml",
+    "./secrets/lotse_password": None,
+    "./secrets/lotse_db_password": None,
+}
 
 
 def compose() -> dict[str, Any]:
@@ -189,7 +193,7 @@ def test_lotse_settings_from_compose_are_valid(tmp_path: Path, monkeypatch: pyte
     password.write_text("secret\n")
     for name, value in compose()["services"]["lotse"]["environment"].items():
         value = expand(str(value), env)
-        if name == "LOTSE_BOT__PASSWORD_FILE":
+        if name in ("LOTSE_BOT__PASSWORD_FILE", "LOTSE_STORE__PASSWORD_FILE"):
             value = str(password)
         if name == "LOTSE_CONFIG":
             continue
@@ -200,6 +204,8 @@ def test_lotse_settings_from_compose_are_valid(tmp_path: Path, monkeypatch: pyte
     assert settings.onboarding.page_url == f"https://{env['LOTSE_PAGE_DOMAIN']}"
     assert settings.health.bind == "127.0.0.1"
     assert str(settings.data_dir) == "/data"
+    # Lotse's store on the same PostgreSQL, over its socket (local: no TLS needed).
+    assert settings.store.url == "postgresql://lotse@/lotse?host=/var/run/postgresql"
 
 
 # -- Dockerfile -------------------------------------------------------------------------------
