@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import BotHarness, PersonaFactory, with_team
+from tests.e2e.conftest import BotHarness, PersonaFactory, lotse_cli, with_team
 
 pytestmark = pytest.mark.e2e
-
-
-def lotse(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOTSE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 def mode(path: Path) -> int:
@@ -47,7 +31,7 @@ async def test_backup_while_running_restore_and_start_from_it(
 
     # While the bot runs and handles a command.
     await worker.send(team, "!hilfe")
-    made = lotse("-c", str(config), "backup", str(tmp_path / "backups"), cwd=tmp_path)
+    made = lotse_cli("-c", str(config), "backup", str(tmp_path / "backups"), cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     assert "keep it encrypted" in made.stdout
     [folder] = list((tmp_path / "backups").iterdir())
@@ -71,7 +55,7 @@ async def test_backup_while_running_restore_and_start_from_it(
     # lotse doctor reads when the last backup was made.
     assert json.loads((bot.data_dir / "last-backup.json").read_text())["path"] == str(folder)
 
-    checked = lotse("restore", "--check", str(folder), cwd=tmp_path)
+    checked = lotse_cli("restore", "--check", str(folder), cwd=tmp_path)
     assert checked.returncode == 0, checked.stderr
     assert "Backup OK" in checked.stdout
 
@@ -79,7 +63,7 @@ async def test_backup_while_running_restore_and_start_from_it(
     shutil.copytree(folder, damaged)
     (damaged / "data" / "keys" / "seal.key").write_bytes(b"not the key")
     (damaged / "data" / "keys" / "store.key").unlink()
-    refused = lotse("restore", "--check", str(damaged), cwd=tmp_path)
+    refused = lotse_cli("restore", "--check", str(damaged), cwd=tmp_path)
     assert refused.returncode == 1
     assert "seal.key: changed or damaged" in refused.stderr
     assert "store.key: missing" in refused.stderr
@@ -93,14 +77,14 @@ async def test_backup_while_running_restore_and_start_from_it(
     restored.workers, restored.rooms = bot.workers, bot.rooms
     (tmp_path / "elsewhere").mkdir()
     config2 = restored.config_toml()
-    put = lotse("-c", str(config2), "restore", str(folder), cwd=tmp_path)
+    put = lotse_cli("-c", str(config2), "restore", str(folder), cwd=tmp_path)
     assert put.returncode == 0, put.stderr
     assert mode(restored.data_dir) == 0o700
     assert json.loads((restored.data_dir / "session.json").read_text())["device_id"] == device
 
-    again = lotse("-c", str(config2), "restore", str(folder), cwd=tmp_path)
+    again = lotse_cli("-c", str(config2), "restore", str(folder), cwd=tmp_path)
     assert again.returncode == 1 and "not empty" in again.stderr
-    forced = lotse("-c", str(config2), "restore", "--force", str(folder), cwd=tmp_path)
+    forced = lotse_cli("-c", str(config2), "restore", "--force", str(folder), cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
     assert list((tmp_path / "elsewhere").glob("bot-data.before-restore-*"))
 

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import lotse_cli
+
 pytestmark = pytest.mark.e2e
-
-
-def _lotse(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOTSE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
 
 
 def test_bad_config_refuses_to_start_with_one_line_per_problem(tmp_path: Path) -> None:
@@ -34,7 +20,7 @@ def test_bad_config_refuses_to_start_with_one_line_per_problem(tmp_path: Path) -
         '[roles]\nworkers = ["@anna:example.org", "bob"]\nadminz = []\n'
     )
     for command in ("check-config", "run"):
-        result = _lotse("-c", str(cfg), command, cwd=tmp_path)
+        result = lotse_cli("-c", str(cfg), command, cwd=tmp_path)
         assert result.returncode == 2, result
         err = result.stderr
         assert "homeserver.url" in err and "http(s) URL" in err
@@ -51,7 +37,7 @@ def test_good_config_is_reported(tmp_path: Path) -> None:
         '[homeserver]\nurl = "https://matrix.example.org"\n'
         '[bot]\nuser_id = "@lotse:example.org"\npassword = "x"\n'
     )
-    result = _lotse("-c", str(cfg), "check-config", cwd=tmp_path)
+    result = lotse_cli("-c", str(cfg), "check-config", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Configuration OK" in result.stdout
 
@@ -62,13 +48,13 @@ def test_migrate_command_creates_schema(tmp_path: Path) -> None:
         f'data_dir = "{tmp_path / "data"}"\n[homeserver]\nurl = "https://m.example.org"\n'
         '[bot]\nuser_id = "@lotse:example.org"\npassword = "x"\n'
     )
-    first = _lotse("-c", str(cfg), "migrate", cwd=tmp_path)
+    first = lotse_cli("-c", str(cfg), "migrate", cwd=tmp_path)
     latest = len(list((Path(__file__).parents[2] / "migrations").glob("*.sql")))
     assert first.returncode == 0, first
     assert f"applied migrations: {list(range(1, latest + 1))}" in first.stdout
     with sqlite3.connect(tmp_path / "data" / "lotse.db") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == latest
-    again = _lotse("-c", str(cfg), "migrate", cwd=tmp_path)
+    again = lotse_cli("-c", str(cfg), "migrate", cwd=tmp_path)
     assert "up to date" in again.stdout
 
 
@@ -80,7 +66,7 @@ def test_report_on_a_wrong_data_directory_is_refused_and_creates_nothing(tmp_pat
         '[bot]\nuser_id = "@lotse:example.org"\npassword = "x"\n'
     )
     for args in (("report",), ("retention", "report")):
-        result = _lotse("-c", str(cfg), *args, cwd=tmp_path)
+        result = lotse_cli("-c", str(cfg), *args, cwd=tmp_path)
         assert result.returncode == 2, result
         assert "holds no Lotse database" in result.stderr and "Traceback" not in result.stderr
     assert not empty.exists(), "a report must not create a new store with new keys"

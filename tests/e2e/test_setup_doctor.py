@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -13,22 +10,9 @@ from urllib.parse import quote
 import pytest
 
 from bot.devserver.synapse import SynapseServer
-from tests.e2e.conftest import BotHarness, PersonaFactory, unique
+from tests.e2e.conftest import BotHarness, PersonaFactory, lotse_cli, unique
 
 pytestmark = pytest.mark.e2e
-
-
-def lotse(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOTSE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 def state(synapse: SynapseServer, room: str, token: str) -> dict[str, dict[str, object]]:
@@ -60,12 +44,12 @@ async def test_setup_creates_the_managed_rooms_and_doctor_checks_everything(
 
     # Before the bot ever ran: setup logs in briefly and leaves no device behind.
     before = devices()
-    made = lotse("-c", str(config), "setup", cwd=tmp_path)
+    made = lotse_cli("-c", str(config), "setup", cwd=tmp_path)
     assert made.returncode == 0, made.stdout + made.stderr
     assert made.stdout.count("CREATED") == 3, made.stdout
     assert devices() == before
 
-    again = lotse("-c", str(config), "setup", cwd=tmp_path)
+    again = lotse_cli("-c", str(config), "setup", cwd=tmp_path)
     assert again.returncode == 0 and again.stdout.count(" OK ") == 3, again.stdout
 
     # The people are invited as moderators; the bot alone changes settings.
@@ -102,7 +86,7 @@ async def test_setup_creates_the_managed_rooms_and_doctor_checks_everything(
     )
 
     # The doctor, while the bot runs: all fine but for the missing backup.
-    first = lotse("-c", str(config), "doctor", "--language", "en", cwd=tmp_path)
+    first = lotse_cli("-c", str(config), "doctor", "--language", "en", cwd=tmp_path)
     assert first.returncode == 1, first.stdout + first.stderr
     out = first.stdout
     assert "PROBLEM  There is no backup yet" in out
@@ -120,9 +104,9 @@ async def test_setup_creates_the_managed_rooms_and_doctor_checks_everything(
     assert out.count("with the power it needs") == 3, out
     assert "1 problem(s)" in out
 
-    backup = lotse("-c", str(config), "backup", str(tmp_path / "backups"), cwd=tmp_path)
+    backup = lotse_cli("-c", str(config), "backup", str(tmp_path / "backups"), cwd=tmp_path)
     assert backup.returncode == 0, backup.stderr
-    second = lotse("-c", str(config), "doctor", "--language", "de", cwd=tmp_path)
+    second = lotse_cli("-c", str(config), "doctor", "--language", "de", cwd=tmp_path)
     assert second.returncode == 0, second.stdout
     assert "Letzte Sicherung vor" in second.stdout
     assert "Lotse-Diagnose für" in second.stdout and "PROBLEM" not in second.stdout
@@ -132,7 +116,7 @@ async def test_setup_creates_the_managed_rooms_and_doctor_checks_everything(
     broken.write_text(
         config.read_text().replace(bot.rooms["leadership"], f"#nowhere-{tag}:{synapse.server_name}")
     )
-    third = lotse("-c", str(broken), "doctor", "--language", "en", cwd=tmp_path)
+    third = lotse_cli("-c", str(broken), "doctor", "--language", "en", cwd=tmp_path)
     assert third.returncode == 1
     assert "does not exist. Create it with lotse setup or correct [rooms] leadership" in third.stdout
 
@@ -143,7 +127,7 @@ async def test_doctor_says_when_the_homeserver_cannot_be_reached(tmp_path: Path)
         f'data_dir = "{tmp_path / "data"}"\n[homeserver]\nurl = "http://127.0.0.1:9"\n'
         '[bot]\nuser_id = "@lotse:example.org"\npassword = "x"\n'
     )
-    result = lotse("-c", str(config), "doctor", "--language", "de", cwd=tmp_path)
+    result = lotse_cli("-c", str(config), "doctor", "--language", "de", cwd=tmp_path)
     assert result.returncode == 1
     assert "ist nicht erreichbar" in result.stdout and "Traceback" not in result.stderr
     assert "Es gibt noch keine Sicherung" in result.stdout
