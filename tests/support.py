@@ -288,3 +288,16 @@ async def make_context(
         configured_rooms=configured,
     )
     return ctx, matrix, db
+
+
+async def acknowledge_rules(ctx: BotContext, user: UserID, version: str | None = None) -> None:
+    """A worker has acknowledged the usage rules (the current version unless another is named)."""
+    await ctx.consent.append(
+        subject=ctx.subject(user),
+        scope="worker_rules",
+        purpose="employment",
+        notice_version=ctx.worker_rules.get().version if version is None else version,
+        language="de",
+        decision="acknowledged",
+        method="command",
+    )

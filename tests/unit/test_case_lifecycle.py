@@ -14,7 +14,7 @@ from bot.commands.registry import COMMANDS
 from bot.context import BotContext
 from bot.ids import EventID, RoomID, UserID
 from bot.store.consent import Intake
-from tests.support import FakeMatrix, make_context
+from tests.support import FakeMatrix, acknowledge_rules, make_context
 
 WORKER = UserID("@berger:example.org")
 COLLEAGUE = UserID("@kim.wolf:example.org")
@@ -56,15 +56,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     matrix.room_members[ROOM] = [CLIENT, WORKER]
     matrix.names.update({WORKER: "Maria Berger", COLLEAGUE: "Kim Wolf", STRANGER: "Kim Fremd"})
     for user in (WORKER, COLLEAGUE, ADMIN):
-        await ctx.consent.append(
-            subject=ctx.subject(user),
-            scope="worker_rules",
-            purpose="employment",
-            notice_version=ctx.worker_rules.get().version,
-            language="de",
-            decision="acknowledged",
-            method="command",
-        )
+        await acknowledge_rules(ctx, user)
     await ctx.state.set_room_kind(ROOM, "consultation")
     await ctx.remember_person(CLIENT)
     intake = await ctx.consent.create_intake(

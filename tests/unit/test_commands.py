@@ -26,7 +26,7 @@ from bot.context import BotContext
 from bot.i18n import Catalog
 from bot.ids import RoomID, UserID
 from bot.roles import Role
-from tests.support import FakeMatrix, make_context
+from tests.support import FakeMatrix, acknowledge_rules, make_context
 
 ADMIN = UserID("@admin:example.org")
 WORKER = UserID("@worker:example.org")
@@ -46,18 +46,6 @@ def de(key: str, **values: str) -> str:
 
 def en(key: str, **values: str) -> str:
     return CATALOG.text("en", key, **values)
-
-
-async def acknowledge_rules(ctx: BotContext, user: UserID, version: str | None = None) -> None:
-    await ctx.consent.append(
-        subject=ctx.subject(user),
-        scope="worker_rules",
-        purpose="employment",
-        notice_version=ctx.worker_rules.get().version if version is None else version,
-        language="de",
-        decision="acknowledged",
-        method="command",
-    )
 
 
 def fake(ctx: BotContext) -> FakeMatrix:

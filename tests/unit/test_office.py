@@ -19,7 +19,7 @@ from bot.office.absence import Absence, AbsenceError, parse_absence
 from bot.office.hours import HoursError, parse_hours
 from bot.people import PersonAmbiguous, PersonNotFound, find_person
 from bot.store.consent import Intake
-from tests.support import FakeMatrix, make_context
+from tests.support import FakeMatrix, acknowledge_rules, make_context
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WORKER = UserID("@berger:example.org")
@@ -152,15 +152,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     matrix.room_members[TEAM] = [WORKER, COLLEAGUE, OTHER_KIM]
     matrix.names.update({WORKER: "Maria Berger", COLLEAGUE: "Kim Wolf", OTHER_KIM: "Kim Krause"})
     for user in (WORKER, COLLEAGUE, OTHER_KIM):
-        await ctx.consent.append(
-            subject=ctx.subject(user),
-            scope="worker_rules",
-            purpose="employment",
-            notice_version=ctx.worker_rules.get().version,
-            language="de",
-            decision="acknowledged",
-            method="command",
-        )
+        await acknowledge_rules(ctx, user)
     try:
         yield Env(ctx, matrix)
     finally:

@@ -9,7 +9,7 @@ from bot.commands.dispatch import handle_message
 from bot.commands.registry import COMMANDS
 from bot.context import BotContext
 from bot.ids import RoomID, UserID
-from tests.support import make_context
+from tests.support import acknowledge_rules, make_context
 
 ANNA, BEN = UserID("@anna:example.org"), UserID("@ben:example.org")
 CLIENT = UserID("@client:example.org")
@@ -28,15 +28,7 @@ async def test_requests_of_another_team_can_be_neither_taken_nor_answered_nor_se
         await ctx.state.set_room_kind(TEAM_B, "team")
         matrix.room_members.update({TEAM_A: [ANNA], TEAM_B: [BEN]})
         for user in (ANNA, BEN):
-            await ctx.consent.append(
-                subject=ctx.subject(user),
-                scope="worker_rules",
-                purpose="employment",
-                notice_version=ctx.worker_rules.get().version,
-                language="de",
-                decision="acknowledged",
-                method="command",
-            )
+            await acknowledge_rules(ctx, user)
         intake = await ctx.consent.create_intake(
             RoomID("!chat:example.org"), ctx.subject(CLIENT), worker=None, notify_room=TEAM_A, state="consent"
         )
