@@ -3,12 +3,13 @@
 
     python3 dev.py run    set up, start a local Synapse and the bot, print how to log in
     python3 dev.py test   set up, run the whole test suite (what CI runs)
+    python3 dev.py bench  set up, run the benchmarks at full size, write bench/RESULTS.md
 
 Both create ``.venv`` on first use and reinstall only when pyproject.toml changed. ``test``
 also installs the distribution's headless Chromium when it is missing and apt-get can (the
 join page's test opens the page in it), and PostgreSQL's server when neither it nor the pgserver
 wheel is there (the store's tests run against SQLite and PostgreSQL).
-Arguments after the command go to ``lotse demo`` or to pytest respectively.
+Arguments after the command go to ``lotse demo``, to pytest or to ``bench/run.py`` respectively.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def ensure_postgresql() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("run", "test"):
+    if not argv or argv[0] not in ("run", "test", "bench"):
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -110,7 +111,12 @@ def main(argv: list[str]) -> int:
     if command == "test":
         ensure_chromium()
         ensure_postgresql()
-    args = [str(BIN / "lotse"), "demo", *rest] if command == "run" else [str(PY), "-m", "pytest", *rest]
+    if command == "run":
+        args = [str(BIN / "lotse"), "demo", *rest]
+    elif command == "bench":
+        args = [str(PY), str(ROOT / "bench" / "run.py"), *rest]
+    else:
+        args = [str(PY), "-m", "pytest", *rest]
     os.chdir(ROOT)
     # Replace this process: Ctrl-C then reaches the bot directly and stops it cleanly.
     os.execv(args[0], args)

@@ -15,98 +15,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nio import AsyncClient, InviteMemberEvent, MatrixRoom, RoomMessageText
-
-from bot.app import Lotse
-from bot.config import Settings
+from bench.common import bare_bot, lotse_bot, persona
+from bench.results import machine, record
 from bot.devserver.synapse import SynapseServer, free_port
 from tests.e2e.personas import Persona
-
-
-async def bare_bot(server: SynapseServer, store: Path) -> tuple[str, Callable[[], Awaitable[None]]]:
-    """A minimal nio bot: joins every invitation, greets, answers "hilfe"."""
-    account = server.register(f"bare-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex)
-    store.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
-    client = AsyncClient(server.url, account.user_id, store_path=str(store))
-    await client.login(account.password)
-
-    async def on_invite(room: MatrixRoom, event: InviteMemberEvent) -> None:
-        if event.state_key == client.user_id and event.membership == "invite":
-            await client.join(room.room_id)
-            await client.sync(timeout=0)
-            await client.room_send(
-                room.room_id,
-                "m.room.message",
-                {"msgtype": "m.notice", "body": "Hallo!"},
-                ignore_unverified_devices=True,
-            )
-
-    async def on_text(room: MatrixRoom, event: RoomMessageText) -> None:
-        if event.sender != client.user_id and event.body.strip().lower() == "hilfe":
-            await client.room_send(
-                room.room_id,
-                "m.room.message",
-                {"msgtype": "m.notice", "body": "Hilfe: …"},
-                ignore_unverified_devices=True,
-            )
-
-    client.add_event_callback(on_invite, InviteMemberEvent)  # type: ignore[arg-type]
-    client.add_event_callback(on_text, RoomMessageText)  # type: ignore[arg-type]
-    await client.sync(timeout=0, full_state=True)
-    task = asyncio.create_task(client.sync_forever(timeout=30_000))
-
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await client.close()
-
-    return account.user_id, stop
-
-
-async def lotse_bot(
-    server: SynapseServer, data: Path, worker: str
-) -> tuple[str, Callable[[], Awaitable[None]]]:
-    localpart, password = f"lotse-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
-    server.register(localpart, password, admin=True, user_type="bot")
-    settings = Settings(
-        homeserver={"url": server.url},
-        bot={"user_id": f"@{localpart}:{server.server_name}", "password": password},
-        data_dir=data,
-        roles={"workers": [worker]},
-        onboarding={"page_port": 0},
-        retention={"sweep_minutes": 10_000},
-        log_level="WARNING",
-    )
-    bot = Lotse(settings)
-    stop_event = asyncio.Event()
-    task = asyncio.create_task(bot.run(stop_event))
-    await asyncio.wait_for(bot.ready.wait(), 120)
-
-    async def stop() -> None:
-        stop_event.set()
-        await asyncio.wait_for(task, 60)
-
-    return settings.bot.uid, stop
-
-
-async def persona(server: SynapseServer, tmp: Path, prefix: str) -> Persona:
-    account = server.register(f"{prefix}-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex)
-    p = Persona(server.url, account, tmp / f"store-{account.user_id[1:].split(':')[0]}")
-    await p.sync()
-    return p
 
 
 async def measure(
@@ -153,9 +74,48 @@ def summary(name: str, r: dict[str, Any]) -> str:
     )
 
 
+# Measured before the fix (the parent of 78ee90c, 60 rooms, one run on 2026-12-03): a join
+# waited for the next sync, which the busy worker blocked.
+BEFORE_60 = {"ratio": 6.2, "all_greeted_s": 114.9, "p50": 0.19, "worst": 99.2}
+
+
+def section(rooms: int, commands: int, bare: dict[str, Any], lotse: dict[str, Any]) -> str:
+    def row(r: dict[str, Any]) -> tuple[str, str, str]:
+        lat = r["latencies"]
+        return (
+            f"{r['all_greeted_s']:.1f} s",
+            f"{statistics.median(lat):.2f} s" if lat else "–",
+            f"{max(lat):.2f} s" if lat else "–",
+        )
+
+    ratio = lotse["all_greeted_s"] / bare["all_greeted_s"]
+    b, a = row(bare), row(lotse)
+    before = (
+        f"| {BEFORE_60['all_greeted_s']} s | **{BEFORE_60['ratio']}×** | "
+        f"{BEFORE_60['p50']} s | {BEFORE_60['worst']} s |"
+    )
+    return f"""## Joins: a burst of invitations (`bench_joins.py --rooms {rooms}`, issue #15.1/#15.2)
+
+{rooms} new accounts each open an encrypted 1:1 with the bot at once; meanwhile a worker sends
+`hilfe` {commands} times in their own chat with the bot. Bare bot: matrix-nio joining and greeting.
+Lotse: checks the room is private, starts the intake, asks for the language. {machine()}.
+
+| | all rooms greeted | ratio to the bare bot | `hilfe` during the burst, p50 | worst |
+| --- | --- | --- | --- | --- |
+| bare nio bot | {b[0]} | 1 | {b[1]} | {b[2]} |
+| Lotse | {a[0]} | **{ratio:.2f}×** (target ≤ 1.5) | {a[1]} | {a[2]} |
+| Lotse before the fix (60 rooms) {before}
+
+Before: after each join the bot waited for the next sync to learn the room before it could speak
+in it, up to 3 s, while the sync loop itself waited for the busy worker (a full queue): every join
+cost the full timeout and everything queued behind it. After: a join (or a room the bot creates)
+is learned from the server at once (`MatrixGateway.join`, `create_room`).
+"""
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rooms", type=int, default=60)
+    parser.add_argument("--rooms", type=int, default=200)
     parser.add_argument("--commands", type=int, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -179,6 +139,7 @@ async def main() -> int:
     ratio = lotse["all_greeted_s"] / bare["all_greeted_s"]
     lat_ratio = statistics.median(lotse["latencies"]) / statistics.median(bare["latencies"])
     print(f"ratio lotse/bare: burst {ratio:.2f}×, 'hilfe' p50 during the burst {lat_ratio:.2f}×")
+    record("joins", section(args.rooms, args.commands, bare, lotse))
     return 0
 
 
