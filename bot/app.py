@@ -27,7 +27,7 @@ from typing import Any
 
 from nio import MegolmEvent, SyncResponse
 
-from bot import roomrefs
+from bot import roomrefs, storealert
 from bot.cases import lifecycle as cases
 from bot.commands.dispatch import client_rights_command, handle_message, is_command
 from bot.commands.registry import COMMANDS, CommandTable
@@ -204,6 +204,7 @@ class Lotse:
             queue_depth=self.queue.qsize,
             waiting_for_keys=lambda: len(self._waiting),
             sync_age=lambda: time.monotonic() - self.last_sync,
+            store_writable=lambda: 0.0 if db.trouble else 1.0,
         )
         await roomrefs.refresh(ctx, self.refs, alert=False)
         return ctx, gateway, db
@@ -227,6 +228,7 @@ class Lotse:
         # included) is readable by the bot's user only.
         os.umask(0o077)
         ctx, gateway, db = await self._open()
+        self._watch_store(ctx, db)
         worker: asyncio.Task[None] | None = None
         syncer: asyncio.Task[None] | None = None
         try:
@@ -333,6 +335,22 @@ class Lotse:
             await gateway.close()
             await db.close()
             log.info("Lotse stopped")
+
+    @staticmethod
+    def _watch_store(ctx: BotContext, db: Database) -> None:
+        """A store that takes no writes stalls the bot (nothing is lost); the admins are told."""
+        spell = [0]
+
+        def unwritable(reason: str) -> None:
+            spell[0] = int(time.time() * 1000)
+            ctx.metrics.failure("store")
+            ctx.scheduler.spawn("store alert", storealert.unwritable(ctx, reason, spell[0]))
+
+        def writable_again(reason: str, held_s: float) -> None:
+            ctx.scheduler.spawn("store alert", storealert.writable_again(ctx, reason, held_s, spell[0]))
+
+        db.on_trouble = unwritable
+        db.on_recovered = writable_again
 
     async def _sync_loop(self, gateway: MatrixGateway, token: str, filter_id: str) -> None:
         while True:

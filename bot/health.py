@@ -36,6 +36,9 @@ class SyncState:
 
 
 async def check_store(ctx: BotContext) -> dict[str, Any]:
+    held = ctx.consent.db.trouble
+    if held is not None:  # writes are held until the store takes them again (bot/store/db.py)
+        return {"ok": False, "error": "unwritable", "reason": held}
     try:
         await asyncio.wait_for(ctx.state.put(PROBE_KEY, str(int(ctx.clock() * 1000))), STORE_TIMEOUT_S)
     except Exception as exc:  # a full disk, a locked file, a writer that hangs

@@ -65,6 +65,9 @@ class Metrics:
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600),
             registry=r,
         )
+        self.store_writable = Gauge(
+            "lotse_store_writable", "1 while the store takes writes, 0 while they are held", registry=r
+        )
         self.started = Gauge("lotse_start_time_seconds", "When this bot process started", registry=r)
         self.started.set(time.time())
 
@@ -105,11 +108,13 @@ class Metrics:
         queue_depth: Callable[[], float],
         waiting_for_keys: Callable[[], float],
         sync_age: Callable[[], float],
+        store_writable: Callable[[], float] = lambda: 1.0,
     ) -> None:
         """Gauges read at scrape time from the running bot."""
         self.queue_depth.set_function(queue_depth)
         self.waiting_for_keys.set_function(waiting_for_keys)
         self.sync_lag.set_function(sync_age)
+        self.store_writable.set_function(store_writable)
 
     def exposition(self) -> bytes:
         return bytes(generate_latest(self.registry))

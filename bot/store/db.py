@@ -22,6 +22,12 @@ PostgreSQL a commit is a network round trip. Writes are committed in the order t
 queued. Callers that need durability await the returned future; it resolves after COMMIT.
 Reads run beside the writer (PostgreSQL: on a small pool of their own connections) and see
 what has been committed.
+
+When the store takes no writes at all (a full disk, a file system or database that became
+read-only, a PostgreSQL server that is away), the writer keeps the batch and tries it again until
+it commits, instead of dropping it: the callers that await their writes wait (the bot's worker
+saving its sync token among them), so the bot takes in no more than it can keep, and nothing is
+lost or recorded twice. ``on_trouble`` and ``on_recovered`` tell the bot, which tells its admins.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ import functools
 import logging
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -196,6 +203,54 @@ class SchemaTooNew(RuntimeError):
 
 class StoreUnavailable(RuntimeError):
     """The PostgreSQL store cannot be reached or refuses the login; says where and why."""
+
+
+class StoreUnwritable(RuntimeError):
+    """The store took no writes until the bot stopped; the write was not committed."""
+
+
+# Why a store takes no writes, as the admins are told it (keys of the catalog's store.reason.*).
+FULL = "full"
+READ_ONLY = "read-only"
+IO_ERROR = "io"
+LOCKED = "locked"
+AWAY = "away"
+HOLD_FIRST_RETRY_S = 1.0
+HOLD_MAX_RETRY_S = 30.0
+
+_SQLITE_REASONS = {
+    sqlite3.SQLITE_FULL: FULL,
+    sqlite3.SQLITE_READONLY: READ_ONLY,
+    sqlite3.SQLITE_IOERR: IO_ERROR,
+    sqlite3.SQLITE_CANTOPEN: IO_ERROR,
+    sqlite3.SQLITE_BUSY: LOCKED,
+    sqlite3.SQLITE_LOCKED: LOCKED,
+}
+
+
+def unwritable_reason(exc: BaseException) -> str | None:
+    """Why no write can commit now (a state of the store, which passes), or None when the error
+    belongs to the statement (a violated constraint, a bug), which another try would repeat."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return None if code is None else _SQLITE_REASONS.get(code & 0xFF)
+    state = getattr(exc, "sqlstate", None)
+    if isinstance(state, str):  # asyncpg's PostgresError
+        if state == "25006":  # read_only_sql_transaction: a standby, or default_transaction_read_only
+            return READ_ONLY
+        if state == "53100":  # disk_full
+            return FULL
+        if state.startswith("53"):  # insufficient resources
+            return IO_ERROR
+        if state.startswith(("08", "57P")):  # connection lost; server shutting down or starting
+            return AWAY
+        return None
+    if isinstance(exc, OSError | TimeoutError) or type(exc).__name__ in (
+        "ConnectionDoesNotExistError",
+        "InterfaceError",
+    ):
+        return AWAY
+    return None
 
 
 @dataclass
@@ -418,6 +473,12 @@ class Database:
         self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._batch_size = batch_size
+        self._closing = asyncio.Event()
+        # Why the store takes no writes now (FULL, READ_ONLY, …); None while writes commit.
+        self.trouble: str | None = None
+        # Told (from the writer task; keep them quick) when writes stop and when they commit again.
+        self.on_trouble: Callable[[str], None] | None = None
+        self.on_recovered: Callable[[str, float], None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -553,6 +614,10 @@ class Database:
         try:
             await self._backend.run_batch(batch)
         except Exception as exc:
+            reason = unwritable_reason(exc)
+            if reason is not None and not self._closing.is_set():
+                await self._hold(batch, reason, exc)
+                return
             for item in batch:
                 item.row = None
             # One bad statement must not lose the others: retry them one by one.
@@ -568,11 +633,60 @@ class Database:
             if not item.done.done():
                 item.done.set_result(item.row)
 
+    async def _hold(self, batch: list[_Write], reason: str, exc: Exception) -> None:
+        """Keep a batch the store did not take and try it again until it commits."""
+        since = time.monotonic()
+        self.trouble = reason
+        log.error("the store takes no writes (%s: %s); %d writes held, trying again", reason, exc, len(batch))
+        self._tell(self.on_trouble, reason)
+        delay = HOLD_FIRST_RETRY_S
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), delay)
+            for item in batch:
+                item.row = None
+            try:
+                await self._backend.run_batch(batch)
+                break
+            except Exception as again:
+                new_reason = unwritable_reason(again)
+                if new_reason is None or self._closing.is_set():
+                    self.trouble = None
+                    if new_reason is not None:  # stopping: what is not committed is replayed
+                        log.error("the bot stops while the store takes no writes: %d writes lost", len(batch))
+                        again = StoreUnwritable(new_reason)
+                    for item in batch:
+                        if not item.done.done():
+                            item.done.set_exception(again)
+                    return
+                if new_reason != self.trouble:
+                    log.error("the store takes no writes (%s: %s)", new_reason, again)
+                    self.trouble = new_reason
+                delay = min(delay * 2, HOLD_MAX_RETRY_S)
+        held_s = time.monotonic() - since
+        self.trouble = None
+        log.warning("the store takes writes again after %.0f s", held_s)
+        self._tell(self.on_recovered, reason, held_s)
+        for item in batch:
+            if not item.done.done():
+                item.done.set_result(item.row)
+
+    @staticmethod
+    def _tell(listener: Callable[..., None] | None, *args: Any) -> None:
+        if listener is None:
+            return
+        try:
+            listener(*args)
+        except Exception:  # the writer must go on whatever a listener does
+            log.exception("store listener failed")
+
     async def flush(self) -> None:
         """Wait until everything queued so far is committed."""
         await self.write("SELECT 1")
 
     async def close(self) -> None:
+        # A writer holding writes for a store that takes none gives up now instead of forever.
+        self._closing.set()
         if self._writer is not None:
             self._queue.put_nowait(None)
             await self._writer

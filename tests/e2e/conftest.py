@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,12 +137,13 @@ class BotHarness:
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    async def start_process(self, timeout: float = 60.0) -> None:
+    async def start_process(self, timeout: float = 60.0, *, wrapper: Sequence[str] = ()) -> None:
+        """The bot as its own process (``wrapper``: a command line it runs under, e.g. unshare)."""
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir.parent / "bot.log").open("ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("LOTSE_")}
         self.process = subprocess.Popen(  # noqa: ASYNC220 - a test harness, once per start
-            [sys.executable, "-m", "bot", "-c", str(self.config_toml()), "run"],
+            [*wrapper, sys.executable, "-m", "bot", "-c", str(self.config_toml()), "run"],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
