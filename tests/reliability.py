@@ -31,3 +31,24 @@ def record(section: str, body: str) -> None:
         else:
             text = text.rstrip("\n") + "\n\n" + block + "\n"
         PAGE.write_text(text)
+
+
+def record_row(section: str, intro: str, key: str, figures: str) -> None:
+    """Keep one table row per run size (``key``) in ``section``: a CI run does not wipe the
+    figures of the last big run, and each size shows its latest figures."""
+    start, end = f"<!-- {section} -->", f"<!-- /{section} -->"
+    text = PAGE.read_text() if PAGE.exists() else ""
+    rows: dict[str, str] = {}
+    if start in text and end in text:
+        for line in text.split(start, 1)[1].split(end, 1)[0].splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if line.startswith("| ") and len(cells) == 2 and cells[0] not in ("run", "size", "---", "latest"):
+                rows[cells[0]] = cells[1]
+    rows[key] = figures
+    table = "\n".join(f"| {k} | {v} |" for k, v in sorted(rows.items(), key=lambda kv: _size(kv[0])))
+    record(section, f"{intro.strip()}\n\n| size | figures |\n| --- | --- |\n{table}")
+
+
+def _size(key: str) -> tuple[int, str]:
+    digits = "".join(c if c.isdigit() else " " for c in key).split()
+    return (int(digits[0]) if digits else 0, key)

@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.conftest import BotHarness, PersonaFactory
 from tests.e2e.personas import Persona
-from tests.reliability import record
+from tests.reliability import record_row
 
 pytestmark = pytest.mark.e2e
 
@@ -146,8 +146,9 @@ async def test_many_at_once(bot: BotHarness, persona: PersonaFactory) -> None:
     reactions = [t for w, room, _ in rooms for t in reaction_times(w, room, bot.user_id)]
     assert len(reactions) == WORKERS * COMMANDS, "an answer is missing from the workers' timelines"
     metrics = await asyncio.to_thread(scrape, metrics_url(bot.data_dir.parent / "bot.log"))
+    size = f"{CLIENTS} clients, {WORKERS} workers, {MESSAGES} messages each"
     summary = (
-        f"{CLIENTS} clients, {WORKERS} workers, {len(sent)} messages in {elapsed:.1f} s; "
+        f"{len(sent)} messages and commands in {elapsed:.1f} s; "
         f"the bot's answers on the server's clock p50 {statistics.median(reactions):.2f} s, "
         f"p95 {p95(reactions):.2f} s (as the test clients saw them: "
         f"p50 {statistics.median(latencies):.2f} s, "
@@ -155,15 +156,17 @@ async def test_many_at_once(bot: BotHarness, persona: PersonaFactory) -> None:
         f"{delay_within(metrics, 0.95)} (95 %) of their server time; "
         f"RSS {start_rss // 1024} → {end_rss // 1024} MiB"
     )
-    print(f"load: {summary}")
-    record(
+    print(f"load: {size}: {summary}")
+    record_row(
         "load",
         "## Load\n\n`tests/e2e/test_load.py` (`LOTSE_LOAD_CLIENTS`, `LOTSE_LOAD_WORKERS`, "
         "`LOTSE_LOAD_MESSAGES`), the bot as its own process against the real Synapse: every "
         "message recorded exactly once, every command answered. The test clients share one process "
         "(and the two cores with Synapse and the bot), so what they see includes their own delay; "
         "the bot's share is measured on the homeserver's clock and by the bot's own event-delay "
-        f"histogram.\n\n| run | figures |\n| --- | --- |\n| latest | {summary} |",
+        "histogram. One row per size, each from its latest run.",
+        size,
+        summary,
     )
     # Bounds that only a stalled bot breaks, not figures (those are in docs/reliability.md).
     assert p95(reactions) < 30, f"the bot took {p95(reactions):.1f} s to answer (p95)"
