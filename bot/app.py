@@ -178,6 +178,19 @@ class Lotse:
         private_dir(self.data_dir)
         self.data_dir.chmod(0o700)
         db = await Database.open_store(s)
+        try:
+            return await self._open_on(db)
+        except BaseException:
+            # Else the store's thread (and the homeserver session) keep the process alive after
+            # the error was said, and a service manager never sees it stop.
+            if self.gateway is not None:
+                with contextlib.suppress(Exception):
+                    await self.gateway.close()
+            await db.close()
+            raise
+
+    async def _open_on(self, db: Database) -> tuple[BotContext, MatrixGateway, Database]:
+        s = self.settings
         await db.migrate()
         db.start_writer()
         self.db = db

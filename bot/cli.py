@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import datetime as dt
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -487,6 +488,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _storage_trouble(err: BaseException) -> str | None:
+    """A full or read-only disk or store at start-up, in one line with what to do."""
+    import errno
+
+    from bot.store.db import unwritable_reason
+
+    todo = "free space or make it writable, then start Lotse again"
+    if isinstance(err, OSError) and err.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EIO):
+        return f"cannot write {err.filename or 'the data directory'}: {err.strerror}; {todo}"
+    reason = unwritable_reason(err) if isinstance(err, sqlite3.Error) else None
+    if reason is not None:
+        return f"the store takes no writes ({reason}: {err}); {todo}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -507,6 +523,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         if isinstance(err, SessionLost | CrossSigningError | SchemaTooNew | StoreUnavailable | MatrixError):
             print(f"Lotse stopped: {err}", file=sys.stderr)
+            return 1
+        if (hint := _storage_trouble(err)) is not None:
+            print(f"Lotse stopped: {hint}", file=sys.stderr)
             return 1
         raise
     except KeyboardInterrupt:

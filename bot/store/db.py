@@ -486,13 +486,17 @@ class Database:
         private_dir(path.parent)
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = sqlite3.Row
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-            "foreign_keys=ON",
-            "busy_timeout=5000",
-        ):
-            await conn.execute(f"PRAGMA {pragma}")
+        try:
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "foreign_keys=ON",
+                "busy_timeout=5000",
+            ):
+                await conn.execute(f"PRAGMA {pragma}")
+        except BaseException:
+            await conn.close()  # its thread would keep the process alive (a full disk, say)
+            raise
         with contextlib.suppress(OSError):
             path.chmod(0o600)  # noqa: ASYNC240 - once, at start-up
         return cls(conn)

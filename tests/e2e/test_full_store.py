@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,6 +71,16 @@ def store_of(root: Path, tmp: Path) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
+
+
+def get_health(log: Path) -> tuple[int, dict[str, Any]]:
+    found = re.search(r"health and metrics on (http://\S+/health)", log.read_text())
+    assert found, "the bot did not say where its health endpoint is"
+    try:
+        with urllib.request.urlopen(found.group(1), timeout=10) as resp:  # noqa: S310 - loopback
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
 
 
 async def say(person: Persona, room: str, bot: str, text: str, expect: str, timeout: float = 60) -> None:
@@ -131,6 +147,12 @@ async def test_a_full_disk_stalls_the_bot_without_losing_anything(
         await asyncio.sleep(6)
         await worker.sync(timeout_ms=500)
         assert len(worker.from_user(team, bot.user_id)) == answered, "the bot answered with a full store"
+        status, health = await asyncio.to_thread(get_health, bot.data_dir.parent / "bot.log")
+        assert status == 503 and health["checks"]["store"] == {
+            "ok": False,
+            "error": "unwritable",
+            "reason": "full",
+        }
         assert bot.process.poll() is None, "the bot died of a full disk"
         welcomed = [m for m in client.from_user(intake, bot.user_id) if "Willkommen" in m.body]
         assert not welcomed, "consent was confirmed although it could not be stored"
@@ -172,3 +194,44 @@ async def test_a_full_disk_stalls_the_bot_without_losing_anything(
         f"none answered while full, all answered after; consent recorded once; "
         f"{total} events recorded, none twice; the admin room told twice (full, over) |",
     )
+
+
+@pytest.mark.skipif(not namespaces_work(), reason="needs unshare -m and tmpfs mounts (root in a sandbox)")
+@pytest.mark.parametrize("disk", ["full", "read-only"])
+def test_a_start_on_a_full_or_read_only_disk_says_so_and_exits(disk: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    config = tmp_path / "lotse.toml"
+    config.write_text(
+        f'data_dir = "{data}"\n[homeserver]\nurl = "http://127.0.0.1:9"\n'
+        '[bot]\nuser_id = "@lotse:localhost"\npassword = "x"\n'
+    )
+    spoil = (
+        f'chmod 700 "{data}" && dd if=/dev/zero of="{data}/filler" bs=1M count=20 2>/dev/null; true'
+        if disk == "full"
+        else f'mount -o remount,ro "{data}"'
+    )
+    done = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            f'mount -t tmpfs -o size=8m tmpfs "{data}" && {spoil} && exec "$@"',
+            "sh",
+            sys.executable,
+            "-m",
+            "bot",
+            "-c",
+            str(config),
+            "run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,  # before the fix the process never ended: the store's thread kept it alive
+        check=False,
+    )
+    assert done.returncode == 1, done
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Lotse stopped: "), done.stderr
+    assert ("full" if disk == "full" else "Read-only file system") in lines[0]

@@ -79,6 +79,8 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+# Setting up and running 220 encrypted clients in one process takes its time; CI size: 300 s.
+@pytest.mark.timeout(max(300, 15 * (CLIENTS + WORKERS)))
 async def test_many_at_once(bot: BotHarness, persona: PersonaFactory) -> None:
     workers = [await persona("worker") for _ in range(WORKERS)]
     clients = [await persona("client") for _ in range(CLIENTS)]
