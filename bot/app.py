@@ -27,7 +27,7 @@ from typing import Any
 
 from nio import MegolmEvent, SyncResponse
 
-from bot import roomrefs, storealert
+from bot import adminalerts, roomrefs
 from bot.cases import lifecycle as cases
 from bot.commands.dispatch import client_rights_command, handle_message, is_command
 from bot.commands.registry import COMMANDS, CommandTable
@@ -242,6 +242,7 @@ class Lotse:
         os.umask(0o077)
         ctx, gateway, db = await self._open()
         self._watch_store(ctx, db)
+        self._watch_homeserver(ctx, gateway)
         worker: asyncio.Task[None] | None = None
         syncer: asyncio.Task[None] | None = None
         try:
@@ -357,13 +358,24 @@ class Lotse:
         def unwritable(reason: str) -> None:
             spell[0] = int(time.time() * 1000)
             ctx.metrics.failure("store")
-            ctx.scheduler.spawn("store alert", storealert.unwritable(ctx, reason, spell[0]))
+            ctx.scheduler.spawn("store alert", adminalerts.unwritable(ctx, reason, spell[0]))
 
         def writable_again(reason: str, held_s: float) -> None:
-            ctx.scheduler.spawn("store alert", storealert.writable_again(ctx, reason, held_s, spell[0]))
+            ctx.scheduler.spawn("store alert", adminalerts.writable_again(ctx, reason, held_s, spell[0]))
 
         db.on_trouble = unwritable
         db.on_recovered = writable_again
+
+    @staticmethod
+    def _watch_homeserver(ctx: BotContext, gateway: MatrixGateway) -> None:
+        """After a long outage the admins learn how long the bot waited (it caught up since)."""
+
+        def back(away_s: float) -> None:
+            if away_s >= ctx.settings.homeserver.outage_notice_seconds:
+                now_ms = int(time.time() * 1000)
+                ctx.scheduler.spawn("outage notice", adminalerts.homeserver_back(ctx, away_s, now_ms))
+
+        gateway.on_back_online = back
 
     async def _sync_loop(self, gateway: MatrixGateway, token: str, filter_id: str) -> None:
         while True:

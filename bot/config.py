@@ -78,6 +78,8 @@ class HomeserverSettings(_Section):
     url: str = Field(description="Client-server API base URL, e.g. https://matrix.example.org")
     # Synapse admin API use (purge, media deletion, rate-limit override) is optional.
     admin_api: bool = True
+    # After an outage at least this long the admin room is told the homeserver is back.
+    outage_notice_seconds: float = Field(default=120.0, ge=0)
 
     @field_validator("url")
     @classmethod

@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,6 +191,9 @@ class MatrixGateway:
             ),
         )
         self.online = True
+        self._offline_since: float | None = None
+        # Told when the homeserver answers again after an outage (how many seconds it was away).
+        self.on_back_online: Callable[[float], None] | None = None
         self._room_version: str | None = None
         # Names of rooms nio has not seen since this start (see room_name).
         self._room_names: dict[RoomID, str | None] = {}
@@ -246,8 +250,13 @@ class MatrixGateway:
         if online != self.online:
             self.online = online
             if online:
-                log.warning("homeserver reachable again")
+                away = time.monotonic() - (self._offline_since or time.monotonic())
+                self._offline_since = None
+                log.warning("homeserver reachable again after %.0f s", away)
+                if self.on_back_online is not None:
+                    self.on_back_online(away)
             else:
+                self._offline_since = time.monotonic()
                 log.warning("homeserver unreachable or failing; backing off")
 
     async def raw(

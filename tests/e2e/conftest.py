@@ -70,13 +70,14 @@ class BotHarness:
         self.process: subprocess.Popen[bytes] | None = None
 
     def settings(self) -> Settings:
+        extra = self._extra()
         return Settings(
-            homeserver={"url": self.server.url},
+            homeserver={"url": self.server.url, **extra.pop("homeserver", {})},
             bot={"user_id": self.user_id, "password": self.password},
             data_dir=self.data_dir,
             roles={"workers": self.workers, "admins": self.admins, "worker_rooms": self.worker_rooms},
             rooms=self.rooms,
-            **self._extra(),
+            **extra,
         )
 
     def _extra(self) -> dict[str, Any]:
@@ -126,7 +127,7 @@ class BotHarness:
         }
         for key, value in self._extra().items():
             if isinstance(value, dict):
-                sections[key] = value
+                sections[key] = {**sections.get(key, {}), **value}
             else:
                 top[key] = str(value) if isinstance(value, Path) else value
         lines = [f"{k} = {json.dumps(v)}" for k, v in top.items()]

@@ -45,6 +45,10 @@ async def setup(own_synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[tup
     worker = Persona(own_synapse.url, account, tmp_path / "w")
     await worker.sync()
     harness.workers = [worker.user_id]
+    # The worker is the admin too: the admin room hears about the outage.
+    harness.admins = [worker.user_id]
+    harness.rooms = {"admin": await worker.create_room(invite=[harness.user_id], name="Admin")}
+    harness.extra = {"homeserver": {"outage_notice_seconds": 2}}
     yield harness, worker
     await harness.stop()
     await worker.close()
@@ -84,5 +88,7 @@ async def test_homeserver_outage_and_rate_limits(
     await worker.sync(timeout_ms=1000)
     replies = [m.in_reply_to for m in worker.from_user(room, bot.user_id)]
     assert all(replies.count(e) == 1 for e in [first, *burst])
+    # The admins learn the bot waited for the homeserver, and for how long.
+    await worker.wait_for_text(bot.rooms["admin"], bot.user_id, "Der Homeserver war etwa", timeout=30)
     limited = [r for r in caplog.records if r.name == "bot.matrix.client" and "429" in r.getMessage()]
     assert limited, "the test did not make the bot hit the rate limit"

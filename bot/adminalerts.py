@@ -1,8 +1,11 @@
-"""Telling the admin room that the store takes no writes, and when it takes them again.
+"""Telling the admin room what went wrong under the bot, and when it is over.
 
-The store's writer holds what it cannot commit (bot/store/db.py), so the bot stalls instead of
-losing anything; the admins must know why the bot went quiet and what to check. The message goes
-straight to the homeserver, not through the stalled worker, once per spell.
+- The store takes no writes: its writer holds what it cannot commit (bot/store/db.py), so the bot
+  stalls instead of losing anything; the admins must know why the bot went quiet and what to
+  check. The message goes straight to the homeserver, not through the stalled worker, once per
+  spell.
+- The homeserver was away (longer than ``homeserver.outage_notice_seconds``): the bot waited and
+  caught up; the admins learn how long, so that a quiet hour is explained.
 """
 
 from __future__ import annotations
@@ -39,3 +42,13 @@ async def writable_again(ctx: BotContext, reason: str, held_s: float, started_ms
         language, "store.writable_again", reason=reason_text(ctx, language, reason), minutes=str(minutes)
     )
     await ctx.matrix.send_text(room, text, txn_id_for("store-writable", str(started_ms)))
+
+
+async def homeserver_back(ctx: BotContext, away_s: float, now_ms: int) -> None:
+    room = ctx.admin_room()
+    if room is None:
+        return
+    language = ctx.catalog.default_language
+    minutes = max(1, round(away_s / 60))
+    text = ctx.catalog.text(language, "homeserver.back", minutes=str(minutes))
+    await ctx.matrix.send_text(room, text, txn_id_for("homeserver-back", str(now_ms)))
