@@ -41,7 +41,7 @@ from bot.health import SyncState, health
 from bot.i18n import Catalog
 from bot.ids import EventID, RoomID, UserID, txn_id_for
 from bot.invites import decide_invite
-from bot.keyfiles import private_dir
+from bot.keyfiles import private_dir, refuse_exposed
 from bot.matrix.client import FIRST_SYNC_FILTER, MatrixGateway
 from bot.matrix.crosssign import CrossSigner
 from bot.matrix.events import (
@@ -177,6 +177,7 @@ class Lotse:
         s = self.settings
         private_dir(self.data_dir)
         self.data_dir.chmod(0o700)
+        refuse_exposed(self.data_dir, [s.pseudonym_key_file] if s.pseudonym_key_file else [])
         db = await Database.open_store(s)
         try:
             return await self._open_on(db)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import signal
 import sqlite3
 import sys
@@ -504,6 +505,9 @@ def _storage_trouble(err: BaseException) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever a Lotse command creates (store, journals, keys, backups) is the bot user's alone;
+    # the bot refuses to start when such a file is readable by others.
+    os.umask(0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", cmd_run)
@@ -514,6 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Exception as err:
         from bot.backup import BackupError
+        from bot.keyfiles import ExposedFiles
         from bot.matrix.client import MatrixError, SessionLost
         from bot.matrix.crosssign import CrossSigningError
         from bot.store.db import SchemaTooNew, StoreUnavailable
@@ -521,7 +526,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(err, BackupError):
             print(f"Lotse: {err}", file=sys.stderr)
             return 1
-        if isinstance(err, SessionLost | CrossSigningError | SchemaTooNew | StoreUnavailable | MatrixError):
+        said = SessionLost | CrossSigningError | SchemaTooNew | StoreUnavailable | MatrixError | ExposedFiles
+        if isinstance(err, said):
             print(f"Lotse stopped: {err}", file=sys.stderr)
             return 1
         if (hint := _storage_trouble(err)) is not None:

@@ -44,3 +44,36 @@ def write_private(path: Path, data: bytes, *, exclusive: bool = False) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+class ExposedFiles(RuntimeError):
+    """Files only the bot may read are readable by others; the message says which and the fix."""
+
+
+def exposed_files(data_dir: Path, extra: list[Path]) -> list[tuple[Path, int]]:
+    """Files in the data directory (keys, session, encryption store, database) and the key files
+    kept elsewhere that the file's group or others can read, with their modes."""
+    found: list[tuple[Path, int]] = []
+    candidates = [p for p in data_dir.rglob("*") if p.is_file()] if data_dir.is_dir() else []
+    for path in [*candidates, *(p for p in extra if p.is_file())]:
+        with contextlib.suppress(OSError):  # gone meanwhile (a journal)
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o044:
+                found.append((path, mode))
+    return found
+
+
+def refuse_exposed(data_dir: Path, extra: list[Path]) -> None:
+    """Refuse to run while a key or the store is readable by others: someone may have read them
+    already, and the admin must know (and decide about new keys) rather than the bot quietly
+    tightening the mode."""
+    found = exposed_files(data_dir, extra)
+    if not found:
+        return
+    shown = ", ".join(f"{path} ({mode:04o})" for path, mode in found[:5])
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    raise ExposedFiles(
+        f"readable by others: {shown}{more}. Only the bot's user may read them: check who could "
+        f"have read them, then run `chmod -R go-rwx {data_dir}` (and the same on key files kept "
+        "elsewhere) and start Lotse again"
+    )
