@@ -11,12 +11,15 @@ import datetime as dt
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from bot.stats.officehours import OfficeHours
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
+    """A tuple, not a dataclass: a month holds up to a million of them, and a tuple is made
+    in a third of the time and takes half the memory."""
+
     room: str
     sender: str
     role: str  # client | worker
@@ -121,10 +124,6 @@ def _in(ts: int, lo: int, hi: int) -> bool:
     return lo <= ts < hi
 
 
-def _instant(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
-
-
 def contacts(messages: Iterable[Message]) -> list[tuple[Message, Message | None]]:
     """Client turns and their first answer: a client message after a worker's (or the
     room's first), paired with the next worker message in that room, if any."""
@@ -145,6 +144,22 @@ def contacts(messages: Iterable[Message]) -> list[tuple[Message, Message | None]
     return pairs
 
 
+def until_answered(messages: Sequence[Message], hi_ms: int) -> list[Message]:
+    """The messages that decide the contacts started before ``hi_ms``: all before it, and after
+    it only each room's first worker message (the answer to a contact still waiting). A turn's
+    start depends only on earlier messages, and its answer is the next worker message in the
+    room; so :func:`contacts` pairs these exactly as it pairs all of them, for the contacts
+    started before ``hi_ms``, with a fraction of the work (a week reads a week further)."""
+    first_after: dict[str, Message] = {}
+    for m in messages:
+        if m.ts_ms >= hi_ms and m.role == "worker":
+            seen = first_after.get(m.room)
+            if seen is None or m.ts_ms < seen.ts_ms:  # ties: the first in order, as a stable sort
+                first_after[m.room] = m
+    keep = {id(m) for m in first_after.values()}
+    return [m for m in messages if m.ts_ms < hi_ms or id(m) in keep]
+
+
 def figures(
     activity: Activity, lo_ms: int, hi_ms: int, hours: OfficeHours, target: dt.timedelta
 ) -> dict[str, Figure]:
@@ -163,13 +178,15 @@ def figures(
     put("messages_workers", len(workers), {m.sender for m in workers})
 
     # Contacts that started in this period; answers may come later (up to the period's end).
-    turns = [(c, a) for c, a in contacts(activity.messages) if _in(c.ts_ms, lo_ms, hi_ms)]
+    turns = [
+        (c, a) for c, a in contacts(until_answered(activity.messages, hi_ms)) if _in(c.ts_ms, lo_ms, hi_ms)
+    ]
     turn_people = {c.sender for c, _ in turns} | {a.sender for _, a in turns if a is not None}
     put("client_contacts", len(turns), turn_people)
     # An answer after the period's end still counts for a contact made in it (the caller reads
     # a week further): a Friday-evening request answered on Monday was answered in time.
     answered = [(c, a) for c, a in turns if a is not None]
-    waits = [hours.between(_instant(c.ts_ms), _instant(a.ts_ms)) for c, a in answered]
+    waits = [hours.between_ms(c.ts_ms, a.ts_ms) for c, a in answered]
     answered_people = {c.sender for c, _ in answered} | {a.sender for _, a in answered}
     in_target = sum(1 for w in waits if w <= target)
     put("answered_in_target", 100.0 * in_target / len(turns) if turns else None, turn_people, unit="percent")
@@ -179,7 +196,7 @@ def figures(
         answered_people,
         unit="minutes",
     )
-    after = sum(1 for c, _ in turns if not hours.is_open(_instant(c.ts_ms)))
+    after = sum(1 for c, _ in turns if not hours.is_open_ms(c.ts_ms))
     put(
         "after_hours",
         100.0 * after / len(turns) if turns else None,

@@ -15,17 +15,27 @@ every erasure, and two reports of it would differ by exactly what happened in be
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from bisect import bisect_left
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from bot.context import BotContext
-from bot.stats.aggregate import Activity, ConsentEvent, Figure, Message, RightsRequest, figures
+from bot.stats.aggregate import (
+    Activity,
+    ConsentEvent,
+    Figure,
+    Message,
+    RightsRequest,
+    figures,
+    until_answered,
+)
 from bot.stats.anonymize import MIN_K, below_threshold, cells_of, laplace_noise
 from bot.stats.hierarchy import ADDITIVE_OVER_TIME, protect_total
 from bot.stats.officehours import OfficeHours
 from bot.stats.periods import Period
-from bot.stats.teams import team_rows
+from bot.stats.teams import TeamRow, team_rows
 from bot.store.stats import FrozenCell, FrozenPeriod
 
 ORGANISATION = ""
@@ -51,8 +61,19 @@ def office_hours(ctx: BotContext) -> OfficeHours:
 
 
 def rotate(activity: Activity, ctx: BotContext, label: str) -> Activity:
-    """Period pseudonyms: the same person gets unrelated tags in different periods."""
-    tag = ctx.pseudonyms.derive(f"stats:{label}")
+    """Period pseudonyms: the same person gets unrelated tags in different periods.
+
+    One HMAC per distinct person, room and team, not per row: a month has a million rows and
+    under a few thousand distinct values (the tags are the same either way)."""
+    derived = ctx.pseudonyms.derive(f"stats:{label}")
+    tags: dict[str, str] = {}
+
+    def tag(value: str) -> str:
+        found = tags.get(value)
+        if found is None:
+            found = tags[value] = derived(value)
+        return found
+
     return Activity(
         [
             Message(tag(m.room), tag(m.sender), m.role, m.ts_ms, m.team and tag(m.team))
@@ -77,7 +98,7 @@ async def frozen(ctx: BotContext, period: Period) -> FrozenPeriod:
     if not is_over(ctx, period):
         raise PeriodRunning(period)
     async with ctx.stats.freezing:
-        return await _get(ctx, period)
+        return await _get(ctx, period, _Source(ctx))
 
 
 async def freeze_due(ctx: BotContext) -> None:
@@ -90,11 +111,38 @@ async def freeze_due(ctx: BotContext) -> None:
         await frozen(ctx, period_containing(today, kind).previous())
 
 
-async def _get(ctx: BotContext, period: Period) -> FrozenPeriod:
+class _Source:
+    """The messages of one freeze, read from the store once: a month and the weeks it freezes
+    first are slices of the same rows (each week reads a week further, into the next one)."""
+
+    def __init__(self, ctx: BotContext) -> None:
+        self.ctx = ctx
+        self.span: tuple[int, int] | None = None
+        self.messages: list[Message] = []
+        self.times: list[int] = []
+
+    async def read(self, lo: int, hi: int) -> list[Message]:
+        if self.span is None or not (self.span[0] <= lo and hi <= self.span[1]):
+            bot = self.ctx.subject(self.ctx.matrix.user_id)
+            self.messages = await self.ctx.stats.messages(lo, hi, bot)
+            self.times = [m.ts_ms for m in self.messages]
+            self.span = (lo, hi)
+        return self.messages[bisect_left(self.times, lo) : bisect_left(self.times, hi)]
+
+    def forget(self) -> None:
+        self.span, self.messages, self.times = None, [], []
+
+
+async def _get(ctx: BotContext, period: Period, source: _Source) -> FrozenPeriod:
     stored = await ctx.stats.frozen(period.label)
     if stored is not None:
         return stored
-    computed = await (_week(ctx, period) if period.kind == "week" else _month(ctx, period))
+    if period.kind == "week":
+        computed = await _week(ctx, period, source)
+    else:
+        lo, hi = period.bounds_ms(office_hours(ctx).tz)
+        await source.read(lo, hi + ANSWER_WINDOW_MS)  # once, for the month and its weeks
+        computed = await _month(ctx, period, source)
     await ctx.stats.freeze(computed, int(ctx.clock() * 1000))
     stored = await ctx.stats.frozen(period.label)
     assert stored is not None
@@ -116,32 +164,45 @@ def _row(
     }
 
 
-async def _activity(ctx: BotContext, period: Period) -> tuple[Activity, Activity, int, int]:
+async def _activity(ctx: BotContext, period: Period, source: _Source) -> tuple[Activity, int, int, list[str]]:
+    """The period's activity (its messages only as far as they decide its figures) and the
+    teams active in it or in the week after it."""
     lo, hi = period.bounds_ms(office_hours(ctx).tz)
-    raw = await ctx.stats.activity(lo, hi + ANSWER_WINDOW_MS, ctx.subject(ctx.matrix.user_id))
-    return raw, rotate(raw, ctx, period.label), lo, hi
+    bot = ctx.subject(ctx.matrix.user_id)
+    messages = await source.read(lo, hi + ANSWER_WINDOW_MS)
+
+    def cut() -> tuple[list[Message], list[str]]:
+        return until_answered(messages, hi), sorted({m.team for m in messages if m.team})
+
+    needed, teams = await asyncio.to_thread(cut)
+    return await ctx.stats.activity(lo, hi + ANSWER_WINDOW_MS, bot, needed), lo, hi, teams
 
 
-async def _week(ctx: BotContext, period: Period) -> FrozenPeriod:
+async def _week(ctx: BotContext, period: Period, source: _Source) -> FrozenPeriod:
     s = ctx.settings.stats
     k = max(s.k, MIN_K)
     hours = office_hours(ctx)
     target = dt.timedelta(hours=s.target_hours)
-    raw, rotated, lo, hi = await _activity(ctx, period)
+    raw, lo, hi, team_ids = await _activity(ctx, period, source)
     noise = _noise(ctx)
-    figs = figures(rotated, lo, hi, hours, target)
+    tag = ctx.pseudonyms.derive(f"stats:{period.label}")
+    default = ctx.catalog.default_language
+
+    def compute() -> tuple[dict[str, Figure], list[TeamRow]]:
+        rotated = rotate(raw, ctx, period.label)
+        labels = {
+            tag(t): s.team_names.get(t) or ctx.catalog.text(default, "stats.team", n=str(i))
+            for i, t in enumerate(team_ids, start=1)
+        }
+        teams = team_rows(rotated, lo, hi, hours, target, k, labels, teams=[tag(t) for t in team_ids])
+        return figures(rotated, lo, hi, hours, target), teams
+
+    # Off the event loop: the bot keeps answering while a week of messages is counted.
+    figs, teams = await asyncio.to_thread(compute)
     rows: list[tuple[str, dict[str, FrozenCell]]] = [
         (ORGANISATION, _row(figs, below_threshold(figs, k), noise))
     ]
-
-    tag = ctx.pseudonyms.derive(f"stats:{period.label}")
-    team_ids = sorted({m.team for m in raw.messages if m.team})
-    default = ctx.catalog.default_language
-    labels = {
-        tag(t): s.team_names.get(t) or ctx.catalog.text(default, "stats.team", n=str(i))
-        for i, t in enumerate(team_ids, start=1)
-    }
-    for team in team_rows(rotated, lo, hi, hours, target, k, labels):
+    for team in teams:
         label = team.label
         while label in dict(rows):  # two teams configured with one name still get two rows
             label += "*"
@@ -155,15 +216,18 @@ def _share(numerator: float, denominator: float) -> float | None:
     return 100.0 * numerator / denominator if denominator else None
 
 
-async def _month(ctx: BotContext, period: Period) -> FrozenPeriod:
+async def _month(ctx: BotContext, period: Period, source: _Source) -> FrozenPeriod:
     s = ctx.settings.stats
     k = max(s.k, MIN_K)
     hours = office_hours(ctx)
     target = dt.timedelta(hours=s.target_hours)
-    weeks = [(w, await _get(ctx, w)) for w in period.weeks]
+    weeks = [(w, await _get(ctx, w, source)) for w in period.weeks]
     org = [dict(fp.rows)[ORGANISATION] for _, fp in weeks]
-    _, rotated, lo, hi = await _activity(ctx, period)
-    live = figures(rotated, lo, hi, hours, target)
+    raw, lo, hi, _ = await _activity(ctx, period, source)
+    source.forget()  # the month's own pseudonyms replace the store's from here on
+    rotated = await asyncio.to_thread(rotate, raw, ctx, period.label)
+    del raw
+    live = await asyncio.to_thread(figures, rotated, lo, hi, hours, target)
 
     def total(key: str) -> float:
         return sum(cells[key].raw or 0.0 for cells in org)
@@ -199,7 +263,7 @@ async def _month(ctx: BotContext, period: Period) -> FrozenPeriod:
                 continue
             if week.label not in week_figures:
                 wlo, whi = week.bounds_ms(hours.tz)
-                week_figures[week.label] = figures(rotated, wlo, whi, hours, target)
+                week_figures[week.label] = await asyncio.to_thread(figures, rotated, wlo, whi, hours, target)
             persons.setdefault(key, []).append(week_figures[week.label][key].persons)
             amounts.setdefault(key, []).append(cells[key].raw or 0.0)
     protect_total(hidden, persons, amounts, month.keys(), k)

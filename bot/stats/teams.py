@@ -14,10 +14,10 @@ holds.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from bot.stats.aggregate import Activity, Figure, figures
+from bot.stats.aggregate import Activity, ConsentEvent, Figure, Message, figures
 from bot.stats.anonymize import Cell, below_threshold, cells_of
 from bot.stats.hierarchy import ADDITIVE_OVER_TEAMS, protect_parts
 from bot.stats.officehours import OfficeHours
@@ -43,6 +43,21 @@ def _subset(activity: Activity, teams: set[str | None]) -> Activity:
     )
 
 
+def _of_teams(
+    by_team: Mapping[str | None, list[Message]],
+    consents: Mapping[str | None, list[ConsentEvent]],
+    teams: set[str | None],
+) -> Activity:
+    """:func:`_subset` from messages sorted by team already. Messages keep their order within
+    each room (a room belongs to one team), which is all the figures depend on."""
+    return Activity(
+        [m for t in teams for m in by_team.get(t, ())],
+        [c for t in teams for c in consents.get(t, ())],
+        (),
+        (),
+    )
+
+
 @dataclass(frozen=True)
 class TeamRow:
     label: str  # a configured name, "Team 1", or OTHER: never a room ID
@@ -59,26 +74,36 @@ def team_rows(
     k: int,
     labels: Mapping[str, str],
     noise: Callable[[int], int] | None = None,
+    teams: Collection[str] | None = None,
 ) -> list[TeamRow]:
-    """Rows (team label or OTHER); empty when there is only one team or none."""
+    """Rows (team label or OTHER); empty when there is only one team or none. ``teams``: the
+    teams of the activity when its messages were cut short (:func:`~bot.stats.aggregate.until_answered`)."""
     k = max(k, 3)
-    in_period = [m for m in activity.messages if lo_ms <= m.ts_ms < hi_ms]
-    teams = sorted({m.team for m in activity.messages if m.team is not None})
+    # One pass to sort the messages by team (a month has a million), not two per team.
+    by_team: dict[str | None, list[Message]] = {}
+    people: dict[tuple[str | None, str], set[str]] = {}
+    for m in activity.messages:
+        by_team.setdefault(m.team, []).append(m)
+        if lo_ms <= m.ts_ms < hi_ms:
+            people.setdefault((m.team, m.role), set()).add(m.sender)
+    teams = sorted({t for t in by_team if t is not None} if teams is None else set(teams))
     if len(teams) < 2:
         return []  # one team is the organisation: nothing to break down
     eligible = [
         t
         for t in teams
-        if len({m.sender for m in in_period if m.team == t and m.role == "worker"}) >= k
-        and len({m.sender for m in in_period if m.team == t and m.role == "client"}) >= k
+        if len(people.get((t, "worker"), ())) >= k and len(people.get((t, "client"), ())) >= k
     ]
     if not eligible:
         return []  # "other teams" alone would just repeat the organisation's figures
+    consents: dict[str | None, list[ConsentEvent]] = {}
+    for c in activity.consents:
+        consents.setdefault(c.team, []).append(c)
     groups: list[tuple[str, set[str | None]]] = [(labels.get(t, "Team"), {t}) for t in eligible]
     groups.append((OTHER, {t for t in teams if t not in eligible} | {None}))
     parts = []
     for _, members in groups:
-        figs = figures(_subset(activity, members), lo_ms, hi_ms, hours, target)
+        figs = figures(_of_teams(by_team, consents, members), lo_ms, hi_ms, hours, target)
         parts.append({key: figs[key] for key in TEAM_FIGURES})
     hidden = [below_threshold(p, k) for p in parts]
     protect_parts(parts, hidden, ADDITIVE, k)

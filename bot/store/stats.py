@@ -11,6 +11,7 @@ from bot.store.db import Database
 
 # How much earlier than the bot's record the homeserver may date the bot's next message.
 CLOCK_SKEW_MS = 2_000
+DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,13 @@ class StatsStore:
         )
         return bool(value)
 
-    async def activity(self, lo_ms: int, hi_ms: int, bot_subject: str) -> Activity:
-        """Everything between two instants; people appear as store pseudonyms."""
+    async def messages(self, lo_ms: int, hi_ms: int, bot_subject: str) -> list[Message]:
+        """The counted messages between two instants, oldest first; people as store pseudonyms.
+
+        Read a day at a time: the store's one connection serves the bot's other work between
+        the days, and no single query holds it for long. Rooms, people and teams are one string
+        object each, however often they occur (a month has a million rows and a few thousand
+        distinct values)."""
         clients = {r[0] for r in await self.db.fetchall("SELECT DISTINCT subject FROM intake")}
         workers = {
             r[0]
@@ -86,23 +92,48 @@ class StatsStore:
             )
         }
         # A consultation belongs to the team room where its intake was started or claimed.
+        room_team = {
+            r[0]: r[1]
+            for r in await self.db.fetchall(
+                "SELECT i.consultation_room, i.notify_room FROM intake i JOIN room r"
+                " ON r.room_id = i.notify_room WHERE r.kind = 'team' AND i.consultation_room IS NOT NULL"
+                " ORDER BY i.intake_id"
+            )
+        }
+        role = {s: "worker" for s in workers} | {s: "client" for s in clients}
+        one: dict[str, str] = {}
+        out: list[Message] = []
+        for start in range(lo_ms, hi_ms, DAY_MS):
+            rows = await self.db.fetchall(
+                "SELECT e.room_id, e.sender, e.ts FROM event_meta e JOIN room r ON r.room_id = e.room_id"
+                " WHERE r.kind = 'consultation'"
+                " AND e.type IN ('m.room.message', 'm.room.encrypted', 'm.sticker')"
+                " AND e.ts >= ? AND e.ts < ? AND e.sender != ? ORDER BY e.ts",
+                (start, min(start + DAY_MS, hi_ms), bot_subject),
+            )
+            for room, sender, ts in rows:
+                kind = role.get(sender)
+                if kind is not None:
+                    room = one.setdefault(room, room)
+                    out.append(
+                        Message(room, one.setdefault(sender, sender), kind, int(ts), room_team.get(room))
+                    )
+            await asyncio.sleep(0)  # the rows of a day are turned into messages at one go
+        return out
+
+    async def activity(
+        self, lo_ms: int, hi_ms: int, bot_subject: str, messages: list[Message] | None = None
+    ) -> Activity:
+        """Everything between two instants; people appear as store pseudonyms. ``messages``:
+        the period's messages when the caller has read them already (:meth:`messages`)."""
+        if messages is None:
+            messages = await self.messages(lo_ms, hi_ms, bot_subject)
+        # A consultation belongs to the team room where its intake was started or claimed.
         team_rows = await self.db.fetchall(
             "SELECT i.subject, i.consultation_room, i.notify_room FROM intake i JOIN room r"
             " ON r.room_id = i.notify_room WHERE r.kind = 'team' ORDER BY i.intake_id"
         )
-        room_team = {r[1]: r[2] for r in team_rows if r[1]}
         subject_team = {r[0]: r[2] for r in team_rows}
-        rows = await self.db.fetchall(
-            "SELECT e.room_id, e.sender, e.ts FROM event_meta e JOIN room r ON r.room_id = e.room_id"
-            " WHERE r.kind = 'consultation' AND e.type IN ('m.room.message', 'm.room.encrypted', 'm.sticker')"
-            " AND e.ts >= ? AND e.ts < ? AND e.sender != ?",
-            (lo_ms, hi_ms, bot_subject),
-        )
-        messages = [
-            Message(r[0], r[1], "client" if r[1] in clients else "worker", int(r[2]), room_team.get(r[0]))
-            for r in rows
-            if r[1] in clients or r[1] in workers
-        ]
         firsts = {
             (r[0], int(r[1]))
             for r in await self.db.fetchall(

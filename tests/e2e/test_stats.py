@@ -163,8 +163,20 @@ async def weekly_report(bot: BotHarness, persona: PersonaFactory, sink: MailSink
     await asyncio.sleep(2)
     bot.instance.ctx.clock = lambda: time.time() + 8 * 86_400
     await lead.sync()
-    reply = await say(admin, admin_room, bot.user_id, f"!statistik {period.label}")
-    assert period.label in reply and "E-Mail" in reply
+    # The command answers at once (the report is made in the background, the bot keeps
+    # answering) and again, as a reply to the command, once the report is posted.
+    command = await admin.send(admin_room, f"!statistik {period.label}")
+    replies = await admin.wait_for(
+        lambda: (
+            (r := [m for m in admin.from_user(admin_room, bot.user_id) if m.in_reply_to == command])
+            and len(r) >= 2
+            and r
+        ),
+        120,
+        "both answers to !statistik",
+    )
+    assert "erstelle den Bericht" in str(replies[0].body)
+    assert period.label in str(replies[1].body) and "E-Mail" in str(replies[1].body)
     text = await lead.wait_for_text(leadership, bot.user_id, f"Lotse-Bericht für KW {week} (")
     files = await lead.wait_for(
         lambda: (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -232,18 +233,75 @@ async def command(
     return reply.text
 
 
+async def report_done(ctx: BotContext, body: str) -> str:
+    """``!statistik …``: the answer at once says the report is being made; this returns the
+    second answer, sent (as a reply to the command) when the report is in the leadership room."""
+    matrix = ctx.matrix
+    assert isinstance(matrix, FakeMatrix)
+    first = await command(ctx, body)
+    if not first.startswith(ctx.catalog.text("de", "stats.preparing", period="@").split("@")[0]):
+        return first  # refused at once
+    for _ in range(1000):
+        done = [s for s in matrix.sent if s.room_id == ADMIN_ROOM and s.reply_to == EventID("$cmd1")]
+        if done:
+            return done[0].body
+        await asyncio.sleep(0.01)
+    raise AssertionError("the report was not posted")
+
+
 async def test_command_posts_the_report(lead: tuple[BotContext, FakeMatrix, Database]) -> None:
     ctx, matrix, _ = lead
-    text = await command(ctx, "!statistik 2026-W47")
+    text = await report_done(ctx, "!statistik 2026-W47")
     assert text == ctx.catalog.text("de", "stats.posted", period="2026-W47")
-    assert [s.room_id for s in matrix.sent] == [LEAD] * 4
+    assert [s.room_id for s in matrix.sent] == [LEAD] * 4 + [ADMIN_ROOM]
     assert matrix.sent[1].filename == "lotse-2026-W47.png"
-    assert matrix.texts_to(ADMIN_ROOM) == []  # the reply is returned, the report goes to leadership
+    # The report goes to leadership; the admin hears that it is there (after the answer at once).
+    assert matrix.texts_to(ADMIN_ROOM) == [text]
+
+
+async def test_command_answers_before_the_report_is_made(
+    lead: tuple[BotContext, FakeMatrix, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Making a report (the first time: freezing its figures over the whole store) runs in the
+    background: the command answers at once, so the worker that answers everyone is not held."""
+    ctx, matrix, _ = lead
+    release = asyncio.Event()
+    real = delivery.deliver
+
+    async def slow(*args: object) -> bool:
+        await release.wait()
+        return await real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(delivery, "deliver", slow)
+    text = await asyncio.wait_for(command(ctx, "!statistik 2026-W47"), 5)
+    assert text == ctx.catalog.text("de", "stats.preparing", period="2026-W47")
+    assert matrix.sent == []
+    release.set()
+    for _ in range(1000):
+        if matrix.texts_to(ADMIN_ROOM):
+            break
+        await asyncio.sleep(0.01)
+    assert matrix.texts_to(ADMIN_ROOM) == [ctx.catalog.text("de", "stats.posted", period="2026-W47")]
+    assert [s.room_id for s in matrix.sent] == [LEAD] * 4 + [ADMIN_ROOM]
+
+
+async def test_command_says_when_the_report_failed(
+    lead: tuple[BotContext, FakeMatrix, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx, _, _ = lead
+
+    async def broken(*args: object) -> bool:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(delivery, "deliver", broken)
+    assert await report_done(ctx, "!statistik 2026-W47") == ctx.catalog.text(
+        "de", "stats.failed", period="2026-W47"
+    )
 
 
 async def test_command_month(lead: tuple[BotContext, FakeMatrix, Database]) -> None:
     ctx, matrix, _ = lead
-    assert await command(ctx, "!statistik 2026-10") == ctx.catalog.text(
+    assert await report_done(ctx, "!statistik 2026-10") == ctx.catalog.text(
         "de", "stats.posted", period="2026-10"
     )
     assert matrix.sent[0].body.splitlines()[0] == "📊 Lotse-Bericht für Oktober 2026 (28.9.–1.11.)"
@@ -263,7 +321,7 @@ async def test_command_without_period_posts_a_past_week(
     lead: tuple[BotContext, FakeMatrix, Database],
 ) -> None:
     ctx, matrix, _ = lead
-    text = await command(ctx, "!statistik")
+    text = await report_done(ctx, "!statistik")
     posted = matrix.sent[1].filename
     assert posted is not None
     week = posted.removeprefix("lotse-").removesuffix(".png")
@@ -279,7 +337,7 @@ async def test_command_without_period_follows_the_bot_clock(
     clock_at(ctx, now)
     expected = period_containing(now.date(), "week").previous().label
     assert expected == "2030-W23"
-    assert await command(ctx, "!statistik") == ctx.catalog.text("de", "stats.posted", period=expected)
+    assert await report_done(ctx, "!statistik") == ctx.catalog.text("de", "stats.posted", period=expected)
 
 
 async def test_command_without_leadership_room(tmp_path: Path) -> None:
