@@ -4,11 +4,13 @@ Two loops run side by side:
 
 - the **sync loop** long-polls the homeserver, turns each sync into a batch of plain values
   (back-filling timelines the server cut short) and puts the batch on a bounded queue. It
-  never waits for a handler, so a slow command cannot delay the next sync;
-- the **worker** takes batches in order, handles each event, and only then stores the batch's
-  sync token. A crash therefore re-delivers at most the last batches, and events already
-  handled are skipped through the ``handled_event`` table, so nothing is answered twice and
-  nothing is lost.
+  never waits for a handler, so a slow command cannot delay the next sync. While it fetches a
+  room's gap (after downtime), the rooms before it are already on the queue, without a token;
+- the **worker** takes batches in order, records the metadata of a batch's events in one
+  write, handles each event, and only then stores the sync token of a sync's last batch. A
+  crash therefore re-delivers at most the last batches, and events already handled are skipped
+  through the ``handled_event`` table (looked up once per batch), so nothing is answered twice
+  and nothing is lost.
 
 On the very first start the bot syncs once without handling any message: the rooms' history
 is not replayed as commands.
@@ -133,6 +135,18 @@ _EVENT_KINDS: dict[type, str] = {
     IncomingMembership: "membership",
     Undecryptable: "undecryptable",
 }
+
+
+def _mark_handled(ctx: BotContext, event_id: EventID) -> None:
+    """Remember an event as handled, without waiting for the commit: the writer commits in
+    order, so the mark lands no later than the sync token that would stop a re-delivery, and
+    a commit per message would be the bot's slowest step."""
+    ctx.state.mark_handled(event_id).add_done_callback(_retrieved)
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()  # the writer has logged it; the event is handled again after a restart
 
 
 def s_minutes(minutes: float) -> float:
@@ -399,6 +413,11 @@ class Lotse:
             room_id = RoomID(room_id_str)
             events: list[Any] = list(info.timeline.events)
             if info.timeline.limited and info.timeline.prev_batch:
+                if items:
+                    # The worker starts on the rooms before this one while its gap is fetched
+                    # (no token here: that comes with the sync's last batch, once all are in).
+                    await self.queue.put(Batch(items, None))
+                    items = []
                 gap = await gateway.backfill(room_id, info.timeline.prev_batch, since)
                 if gap:
                     log.info("back-filled %d events in %s after a limited sync", len(gap), room_id)
@@ -489,7 +508,29 @@ class Lotse:
             await self._handle_batch(ctx, gateway, batch)
 
     async def _handle_batch(self, ctx: BotContext, gateway: MatrixGateway, batch: Batch) -> None:
+        # Metadata of every message-like event, never its body, readable or not: what retention
+        # and erasure work from. One write for the batch, not awaited: the writer commits in
+        # order, so it lands before the batch's sync token below.
+        rows = [self._meta(ctx, item) for item in batch.items if isinstance(item, RecordedIn)]
+        if rows:
+            ctx.consent.record_events(rows)
+        # Which events a run before a crash handled already: one query for the batch.
+        handled = await ctx.state.handled_among(
+            item.event_id
+            for item in batch.items
+            if isinstance(item, IncomingMessage | IncomingReaction | IncomingMembership)
+            and item.event_id != _NO_EVENT
+        )
         for item in batch.items:
+            if isinstance(item, RecordedIn):
+                ctx.metrics.event("recorded", item.meta.timestamp_ms)
+                continue
+            if (
+                isinstance(item, IncomingMessage | IncomingReaction | IncomingMembership)
+                and item.event_id in handled
+            ):
+                ctx.metrics.event(_EVENT_KINDS.get(type(item), "other"), None)
+                continue
             try:
                 await self._handle(ctx, gateway, item)
             except asyncio.CancelledError:
@@ -498,7 +539,15 @@ class Lotse:
                 log.exception("handling %s failed", type(item).__name__)
                 ctx.metrics.failure("handler")
         if batch.token is not None:
+            # Awaited: everything queued above (metadata, handled marks) is committed with it.
             await ctx.state.put(SYNC_TOKEN, batch.token)
+
+    @staticmethod
+    def _meta(ctx: BotContext, item: RecordedIn) -> EventMeta:
+        meta = item.meta
+        return EventMeta(
+            meta.event_id, item.room_id, ctx.subject(meta.sender), meta.timestamp_ms, meta.type, meta.media
+        )
 
     async def _handle(self, ctx: BotContext, gateway: MatrixGateway, item: Incoming) -> None:
         ctx.metrics.event(
@@ -507,31 +556,6 @@ class Lotse:
         )
         if isinstance(item, IncomingInvite):
             await self._on_invite(ctx, gateway, item)
-            return
-        if isinstance(item, RecordedIn):
-            # Metadata of every message-like event, never its body, readable or not:
-            # what retention and erasure work from.
-            meta = item.meta
-            # Not awaited: the writer commits in order, so this lands no later than the batch's
-            # sync token, and waiting for each commit would slow every message down.
-            ctx.consent.record_events(
-                [
-                    EventMeta(
-                        meta.event_id,
-                        item.room_id,
-                        ctx.subject(meta.sender),
-                        meta.timestamp_ms,
-                        meta.type,
-                        meta.media,
-                    )
-                ]
-            )
-            return
-        if (
-            not isinstance(item, Undecryptable)
-            and item.event_id != _NO_EVENT
-            and await ctx.state.is_handled(item.event_id)
-        ):
             return
         if isinstance(item, IncomingMessage):
             await self._on_message(ctx, gateway, item)
@@ -642,11 +666,11 @@ class Lotse:
                     txn_id_for(msg.event_id, "edit"),
                     reply_to=msg.event_id,
                 )
-            await ctx.state.mark_handled(msg.event_id)
+            _mark_handled(ctx, msg.event_id)
             return
         try:
             if kind == "intake" and await self._intake_text(ctx, msg):
-                await ctx.state.mark_handled(msg.event_id)
+                _mark_handled(ctx, msg.event_id)
                 return
             if kind == "consultation":
                 intake = await ctx.consent.intake_by_consultation(msg.room_id)
@@ -661,7 +685,7 @@ class Lotse:
                         await office.answer_if_closed(ctx, intake, msg.sender, msg.room_id)
                 if not msg.body.lstrip().startswith("!"):
                     # The conversation itself is none of the bot's business.
-                    await ctx.state.mark_handled(msg.event_id)
+                    _mark_handled(ctx, msg.event_id)
                     return
             reply = await handle_message(
                 ctx,
@@ -684,7 +708,7 @@ class Lotse:
                 reply_to=msg.event_id,
                 html=to_html(reply.text) if reply.markdown else None,
             )
-        await ctx.state.mark_handled(msg.event_id)
+        _mark_handled(ctx, msg.event_id)
 
     async def _rights_in_direct(
         self, ctx: BotContext, gateway: MatrixGateway, msg: IncomingMessage, direct: RoomID
@@ -710,7 +734,7 @@ class Lotse:
             txn_id_for(msg.event_id, "pointer"),
             reply_to=msg.event_id,
         )
-        await ctx.state.mark_handled(msg.event_id)
+        _mark_handled(ctx, msg.event_id)
 
     async def _intake_text(self, ctx: BotContext, msg: IncomingMessage) -> bool:
         """Route a client's text in their intake room to the consent flow; False for commands."""
@@ -741,7 +765,7 @@ class Lotse:
         intake = await ctx.consent.intake_by_room(item.room_id)
         if intake is not None and intake.subject == ctx.subject(item.sender):
             await runtime.on_reaction(ctx, intake, item.key, item.relates_to, item.event_id)
-        await ctx.state.mark_handled(item.event_id)
+        _mark_handled(ctx, item.event_id)
 
     async def _on_membership(self, ctx: BotContext, gateway: MatrixGateway, item: IncomingMembership) -> None:
         if item.room_id in ctx.roles.roster_rooms:
@@ -768,4 +792,4 @@ class Lotse:
             elif intake is not None:
                 # A colleague the case was handed to joined: from now on it is theirs.
                 await cases.complete_handover(ctx, intake, item.user_id, item.event_id)
-        await ctx.state.mark_handled(item.event_id)
+        _mark_handled(ctx, item.event_id)

@@ -102,17 +102,19 @@ async def handle_message(
     (or the handler answered by itself)."""
     direct = room_kind in ONE_TO_ONE
     parsed = parse(body, direct=direct)
-    stored_lang = await ctx.language_of(sender)
     if parsed is None:
         if direct and body.strip():
-            lang = stored_lang or ctx.catalog.default_language
+            lang = await ctx.language_of(sender) or ctx.catalog.default_language
             return Reply(ctx.catalog.text(lang, "dispatch.not_understood"))
-        return await _missing_bang_hint(ctx, table, sender, room_kind, body, stored_lang)
+        # Most of a group room's messages end here: no store read for them (catching up after
+        # downtime goes through thousands).
+        return await _missing_bang_hint(ctx, table, sender, room_kind, body)
+    stored_lang = await ctx.language_of(sender)
     return await _dispatch(ctx, table, parsed, sender, room_id, room_kind, event_id, stored_lang)
 
 
 async def _missing_bang_hint(
-    ctx: BotContext, table: CommandTable, sender: UserID, room_kind: str, body: str, stored_lang: str | None
+    ctx: BotContext, table: CommandTable, sender: UserID, room_kind: str, body: str
 ) -> Reply | None:
     """ "übernehmen 12" in the team room: a command without its "!". One hint per person and
     day, and only for a short message that starts with a command this person may use here."""
@@ -127,6 +129,7 @@ async def _missing_bang_hint(
     if await ctx.state.get(key):
         return None
     await ctx.state.put(key, "1")
+    stored_lang = await ctx.language_of(sender)
     lang = stored_lang or (found[1] if ctx.catalog.has_language(found[1]) else ctx.catalog.default_language)
     example = " ".join([found[0].name(lang), *parsed.args])
     return Reply(ctx.catalog.text(lang, "dispatch.missing_bang", example=example))

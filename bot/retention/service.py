@@ -65,10 +65,12 @@ async def resolve_policy_aliases(ctx: BotContext) -> None:
 
 
 async def register_rooms(ctx: BotContext, joined: list[RoomID]) -> None:
-    """Rooms the bot was in before its database knew them get a kind, so they are swept."""
-    for room in joined:
-        if await ctx.state.room_kind(room) is None:
-            await ctx.state.set_room_kind(room, ctx.configured_rooms.get(room, "group"))
+    """Rooms the bot was in before its database knew them get a kind, so they are swept.
+    One read and one write however many rooms (a bot in a thousand rooms starts quickly)."""
+    known = await ctx.state.room_kinds()
+    new = {room: ctx.configured_rooms.get(room, "group") for room in joined if room not in known}
+    if new:
+        await ctx.state.add_rooms(new)
 
 
 async def backfill(ctx: BotContext) -> int:
