@@ -163,7 +163,7 @@ def until_answered(messages: Sequence[Message], hi_ms: int) -> list[Message]:
 def figures(
     activity: Activity, lo_ms: int, hi_ms: int, hours: OfficeHours, target: dt.timedelta
 ) -> dict[str, Figure]:
-    msgs = [m for m in activity.messages if _in(m.ts_ms, lo_ms, hi_ms)]
+    msgs = [m for m in activity.messages if lo_ms <= m.ts_ms < hi_ms]
     clients = [m for m in msgs if m.role == "client"]
     workers = [m for m in msgs if m.role == "worker"]
     out: dict[str, Figure] = {}
@@ -179,7 +179,7 @@ def figures(
 
     # Contacts that started in this period; answers may come later (up to the period's end).
     turns = [
-        (c, a) for c, a in contacts(until_answered(activity.messages, hi_ms)) if _in(c.ts_ms, lo_ms, hi_ms)
+        (c, a) for c, a in contacts(until_answered(activity.messages, hi_ms)) if lo_ms <= c.ts_ms < hi_ms
     ]
     turn_people = {c.sender for c, _ in turns} | {a.sender for _, a in turns if a is not None}
     put("client_contacts", len(turns), turn_people)

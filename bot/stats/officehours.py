@@ -52,8 +52,7 @@ class OfficeHours:
         hours are worked out once."""
         if b_ms <= a_ms:
             return dt.timedelta(0)
-        day = dt.datetime.fromtimestamp(a_ms / 1000, self.tz).date()
-        last = dt.datetime.fromtimestamp(b_ms / 1000, self.tz).date()
+        day, last = _local_day(self.tz, a_ms), _local_day(self.tz, b_ms)
         total = 0
         while day <= last:
             hours = _opening(self, day)
@@ -66,6 +65,20 @@ class OfficeHours:
 
     def is_open_ms(self, at_ms: int) -> bool:
         return self.is_open(dt.datetime.fromtimestamp(at_ms / 1000, self.tz))
+
+
+_QUARTER_MS = 900_000  # every time zone's offset is a multiple of 15 minutes
+
+
+def _local_day(tz: ZoneInfo, at_ms: int) -> dt.date:
+    """The local date of an instant. Within a quarter of an hour every instant has the same
+    local date (offsets and their changes fall on quarter hours), so that is what is cached."""
+    return _quarter_day(tz, at_ms // _QUARTER_MS)
+
+
+@functools.lru_cache(maxsize=65536)
+def _quarter_day(tz: ZoneInfo, quarter: int) -> dt.date:
+    return dt.datetime.fromtimestamp(quarter * _QUARTER_MS / 1000, tz).date()
 
 
 @functools.lru_cache(maxsize=4096)

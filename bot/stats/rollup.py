@@ -74,11 +74,12 @@ def rotate(activity: Activity, ctx: BotContext, label: str) -> Activity:
             found = tags[value] = derived(value)
         return found
 
+    # The messages' values first, so the loop over the rows only looks them up.
+    rows = activity.messages
+    for value in {m.room for m in rows} | {m.sender for m in rows} | {m.team for m in rows if m.team}:
+        tag(value)
     return Activity(
-        [
-            Message(tag(m.room), tag(m.sender), m.role, m.ts_ms, m.team and tag(m.team))
-            for m in activity.messages
-        ],
+        [Message(tags[m.room], tags[m.sender], m.role, m.ts_ms, m.team and tags[m.team]) for m in rows],
         [
             ConsentEvent(tag(c.subject), c.decision, c.ts_ms, c.first, c.team and tag(c.team), c.closed_ms)
             for c in activity.consents
