@@ -19,6 +19,7 @@ import asyncio
 import datetime as dt
 from bisect import bisect_left
 from collections.abc import Callable
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from bot.context import BotContext
@@ -60,11 +61,13 @@ def office_hours(ctx: BotContext) -> OfficeHours:
     )
 
 
-def rotate(activity: Activity, ctx: BotContext, label: str) -> Activity:
+def rotate(activity: Activity, ctx: BotContext, label: str, *, in_place: bool = False) -> Activity:
     """Period pseudonyms: the same person gets unrelated tags in different periods.
 
     One HMAC per distinct person, room and team, not per row: a month has a million rows and
-    under a few thousand distinct values (the tags are the same either way)."""
+    under a few thousand distinct values (the tags are the same either way). ``in_place``:
+    the activity's list of messages is the caller's own and is rotated where it is, so a month
+    is not held twice in memory."""
     derived = ctx.pseudonyms.derive(f"stats:{label}")
     tags: dict[str, str] = {}
 
@@ -78,8 +81,16 @@ def rotate(activity: Activity, ctx: BotContext, label: str) -> Activity:
     rows = activity.messages
     for value in {m.room for m in rows} | {m.sender for m in rows} | {m.team for m in rows if m.team}:
         tag(value)
+    if in_place and isinstance(rows, list):
+        for i, m in enumerate(rows):
+            rows[i] = Message(tags[m.room], tags[m.sender], m.role, m.ts_ms, m.team and tags[m.team])
+        rotated = rows
+    else:
+        rotated = [
+            Message(tags[m.room], tags[m.sender], m.role, m.ts_ms, m.team and tags[m.team]) for m in rows
+        ]
     return Activity(
-        [Message(tags[m.room], tags[m.sender], m.role, m.ts_ms, m.team and tags[m.team]) for m in rows],
+        rotated,
         [
             ConsentEvent(tag(c.subject), c.decision, c.ts_ms, c.first, c.team and tag(c.team), c.closed_ms)
             for c in activity.consents
@@ -226,7 +237,7 @@ async def _month(ctx: BotContext, period: Period, source: _Source) -> FrozenPeri
     org = [dict(fp.rows)[ORGANISATION] for _, fp in weeks]
     raw, lo, hi, _ = await _activity(ctx, period, source)
     source.forget()  # the month's own pseudonyms replace the store's from here on
-    rotated = await asyncio.to_thread(rotate, raw, ctx, period.label)
+    rotated = await asyncio.to_thread(partial(rotate, raw, ctx, period.label, in_place=True))
     del raw
     live = await asyncio.to_thread(figures, rotated, lo, hi, hours, target)
 

@@ -183,3 +183,17 @@ def test_office_hours_are_the_same_on_a_dst_day() -> None:
             got = hours.between_ms(int(a.timestamp() * 1000), int(b.timestamp() * 1000))
             assert got == hours.between(a, b)
             assert hours.is_open_ms(int(b.timestamp() * 1000)) == hours.is_open(b)
+
+
+def test_rotation_in_place_is_the_same_rotation() -> None:
+    """A month is rotated where it lies (not held twice in memory), with the same tags."""
+
+    class Ctx:
+        pseudonyms = Pseudonymizer(b"k" * 32)
+
+    rows = [Message(f"!r{i % 3}", f"s{i % 4}", "worker", i, None if i % 2 else "!t") for i in range(50)]
+    copy = list(rows)
+    fresh = rollup.rotate(Activity(copy), Ctx(), "2026-11")  # type: ignore[arg-type]
+    same = rollup.rotate(Activity(rows), Ctx(), "2026-11", in_place=True)  # type: ignore[arg-type]
+    assert same.messages is rows and list(same.messages) == list(fresh.messages)
+    assert copy[0] == Message("!r0", "s0", "worker", 0, "!t")  # the other way leaves its input alone
