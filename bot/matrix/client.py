@@ -57,6 +57,7 @@ from bot.config import Settings
 from bot.ids import EventID, RoomAlias, RoomID, UserID, txn_id_for
 from bot.keyfiles import write_private
 from bot.matrix import admin_api
+from bot.matrix.cryptostore import WalStore
 from bot.matrix.events import MESSAGE_TYPES, Recorded, recorded
 from bot.matrix.retry import RetryPolicy, is_retryable_status
 from bot.render import directional
@@ -181,6 +182,7 @@ class MatrixGateway:
             store_path=str(store_dir),
             config=AsyncClientConfig(
                 encryption_enabled=True,
+                store=WalStore,
                 # We persist the sync token ourselves, after the events it covers are handled.
                 store_sync_tokens=False,
                 pickle_key=_load_or_create_secret(keys_dir / "store.key"),
