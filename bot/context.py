@@ -72,6 +72,13 @@ class MatrixPort(Protocol):
 
     async def redact(self, room_id: RoomID, event_id: EventID, reason: str) -> bool: ...
 
+    # Joined and invited members as the homeserver says (None: no answer).
+    async def room_audience(self, room_id: RoomID) -> set[UserID] | None: ...
+
+    # IDs of the room's message-like events the homeserver still serves unredacted (None: no
+    # answer, or more than ``limit``).
+    async def served_events(self, room_id: RoomID, limit: int = 100_000) -> set[EventID] | None: ...
+
     async def redact_as_user(
         self, user_id: UserID, rooms: list[RoomID], reason: str
     ) -> dict[EventID, str] | None: ...

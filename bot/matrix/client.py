@@ -1006,6 +1006,57 @@ class MatrixGateway:
         )
         return False
 
+    async def room_audience(self, room_id: RoomID) -> set[UserID] | None:
+        """Who could still receive anything sent in the room, as the homeserver says (not the
+        lazily loaded sync state): its joined and invited members. None if it did not answer."""
+        status, body = await self.raw(
+            "GET",
+            f"/_matrix/client/v3/rooms/{quote(room_id)}/members?not_membership=leave",
+            what="room members",
+            ok_statuses=(200, 403, 404),
+        )
+        chunk = body.get("chunk") if status == 200 else None
+        if not isinstance(chunk, list):
+            return None
+        return {
+            UserID(e["state_key"])
+            for e in chunk
+            if isinstance(e, dict)
+            and isinstance(e.get("state_key"), str)
+            and (e.get("content") or {}).get("membership") in ("join", "invite")
+        }
+
+    async def served_events(self, room_id: RoomID, limit: int = 100_000) -> set[EventID] | None:
+        """IDs of the room's message-like events the homeserver still serves unredacted: what a
+        purge left, read back before anything is marked gone. Plain JSON (nothing parsed or
+        decrypted: only IDs are needed). None if the server did not answer, or the room holds
+        more than ``limit`` such events (then the listing could not be complete)."""
+        flt = quote(json.dumps({"types": list(MESSAGE_TYPES)}, separators=(",", ":")))
+        found: set[EventID] = set()
+        seen = 0
+        token: str | None = None
+        while seen <= limit:
+            start = f"&from={quote(token)}" if token else ""
+            status, body = await self.raw(
+                "GET",
+                f"/_matrix/client/v3/rooms/{quote(room_id)}/messages?dir=b&limit=1000&filter={flt}{start}",
+                what="history",
+                ok_statuses=(200, 403, 404),
+            )
+            chunk = body.get("chunk") if status == 200 else None
+            if not isinstance(chunk, list):
+                return None
+            for event in chunk:
+                seen += 1
+                if isinstance(event, dict) and not (event.get("unsigned") or {}).get("redacted_because"):
+                    found.add(EventID(str(event.get("event_id"))))
+            end = body.get("end")
+            # No "end": the start of the room's history (what is left of it) was reached.
+            if not isinstance(end, str) or end == token:
+                return found
+            token = end
+        return None
+
     async def redact_as_user(
         self, user_id: UserID, rooms: list[RoomID], reason: str
     ) -> dict[EventID, str] | None:

@@ -7,12 +7,15 @@ One sweep walks every room Lotse is in:
    enabled purges on its side too) and, when the policy is new or changed, a short notice in
    the room's language.
 3. Skip rooms under a legal hold.
-4. Redact expired events in batches, oldest first (an index on ``(room_id, ts)`` over events
-   not yet redacted keeps this fast on millions of rows), and delete media whose own lifetime
-   ended. Every redaction's transaction ID is derived from the event ID, so a sweep that is
-   killed half-way and run again never redacts an event twice: the homeserver recognises the
-   repeated transaction. An event is marked redacted only after the homeserver said so.
-5. Optionally ask Synapse to purge history up to the cutoff (admin API).
+4. Where nobody but the bot is left in the room and purging is allowed (``purge_history``,
+   admin API), purge the expired history on the server instead of redacting it event by event
+   (no client would receive those redactions), and mark what the server no longer serves.
+5. Redact the (remaining) expired events, oldest first, a few in flight (an index on
+   ``(room_id, ts)`` over events not yet redacted keeps this fast on millions of rows), and
+   delete media whose own lifetime ended. Every redaction's transaction ID is derived from the
+   event ID, so a sweep that is killed half-way and run again never redacts an event twice: the
+   homeserver recognises the repeated transaction. An event is marked redacted only after the
+   homeserver said so.
 6. Write what was done per room kind into ``retention_run``; an expired event that could not
    be removed is an alert in the admin room.
 
@@ -21,6 +24,7 @@ Rate limits and outages are handled below this module: requests wait and retry.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections import Counter
@@ -35,6 +39,13 @@ from bot.retention.resolve import Resolution, resolve
 log = logging.getLogger(__name__)
 
 BATCH = 200
+# Redactions on their way at once. Synapse spends most of a redaction's time on its own CPU:
+# a few in flight keep it busy without queueing everyone else's requests behind the sweep.
+IN_FLIGHT = 3
+# A purge is verified by listing what the server still serves in the room: up to this many
+# events (more: the room is swept one redaction at a time instead).
+LISTING_LIMIT = 100_000
+LISTING_PAGE = 2_000
 
 
 @dataclass
@@ -265,31 +276,17 @@ async def sweep_room(ctx: BotContext, p: RoomPlan, policy: Policy, result: Sweep
         policy=policy.name,
         period=format_duration(policy.message_lifetime),
     )
-    failed: set[EventID] = set()
     redacted = media = failures = 0
-    held = False
-    while not held:
-        batch = await ctx.retention.expired(p.room_id, cut, BATCH, failed)
-        if not batch:
-            break
-        done: list[EventID] = []
-        for event in batch:
-            # An admin may set a legal hold while the sweep runs: it binds before the next redaction.
-            if await ctx.consent.hold_until(p.room_id, now_ms(ctx)) is not None:
-                log.info("legal hold set during the sweep: %s left alone from now on", p.room_id)
-                held = True
-                break
-            if await ctx.matrix.redact(p.room_id, event.event_id, reason):
-                done.append(event.event_id)
-            else:
-                failed.add(event.event_id)
-        if done:
-            await ctx.consent.mark_redacted(done)
-        redacted += len(done)
+    purged = await purge_where_nobody_reads(ctx, p, cut)
+    if purged:
+        redacted += purged
+        result.purges += 1
+    done, failed, held = await redact_expired(ctx, p.room_id, cut, reason)
+    redacted += done
     if failed:
-        failures += len(failed)
+        failures += failed
         result.forbidden_rooms.add(p.room_id)
-        result.survivors[p.kind] += len(failed)
+        result.survivors[p.kind] += failed
     if ctx.settings.homeserver.admin_api and not held:
         media_failed: set[EventID] = set()
         while True:
@@ -309,11 +306,9 @@ async def sweep_room(ctx: BotContext, p: RoomPlan, policy: Policy, result: Sweep
             if gone:
                 await ctx.retention.mark_media_deleted(gone)
         failures += len(media_failed)
-    purge = (
-        ctx.settings.retention.purge_history and ctx.settings.homeserver.admin_api and redacted and not held
-    )
-    if purge and await ctx.matrix.purge_history(p.room_id, cut):
-        result.purges += 1
+    # No purge after redactions in a room people are still in: Synapse's purge takes the
+    # redaction events with it, and a member's client that had not synced them yet would keep
+    # the messages for good.
     result.redacted += redacted
     result.media_deleted += media
     result.failures += failures
@@ -321,6 +316,109 @@ async def sweep_room(ctx: BotContext, p: RoomPlan, policy: Policy, result: Sweep
         await ctx.retention.add_room_result(
             result.run, p.kind, policy.name, redacted=redacted, media=media, failures=failures
         )
+
+
+async def redact_expired(ctx: BotContext, room_id: RoomID, cut: int, reason: str) -> tuple[int, int, bool]:
+    """Redact the room's expired events, oldest first, ``IN_FLIGHT`` at a time.
+
+    Returns (redacted, refused, stopped by a legal hold). Each redaction looks for a hold right
+    before it starts, as when they went one at a time; those already on their way (at most
+    ``IN_FLIGHT - 1`` others) were on the wire when the admin acted.
+    An event is marked redacted only after the homeserver confirmed it, a page at a time in one
+    write; a sweep killed before the mark redacts it again under the same transaction ID."""
+    slots = asyncio.Semaphore(IN_FLIGHT)
+    confirmed: list[EventID] = []
+    refused = redacted = 0
+    held = False
+    running: set[asyncio.Task[None]] = set()
+
+    async def one(event_id: EventID) -> None:
+        nonlocal refused, held
+        try:
+            # An admin may set a legal hold while the sweep runs: it binds before the next
+            # redaction starts.
+            if held or await ctx.consent.hold_until(room_id, now_ms(ctx)) is not None:
+                held = True
+                return
+            if await ctx.matrix.redact(room_id, event_id, reason):
+                confirmed.append(event_id)
+            else:
+                refused += 1
+        finally:
+            slots.release()
+
+    async def mark() -> None:
+        nonlocal redacted
+        if confirmed:
+            batch = confirmed[:]
+            confirmed.clear()
+            redacted += len(batch)
+            await ctx.consent.mark_redacted(batch)
+
+    after: tuple[int, str] | None = None
+    try:
+        while not held:
+            # Paged by position, not by what is marked: refused events are passed over, and the
+            # next page is read while the last redactions are still in flight.
+            page = await ctx.retention.expired(room_id, cut, BATCH, after=after)
+            if not page:
+                break
+            after = (page[-1].ts, page[-1].event_id)
+            for event in page:
+                await slots.acquire()
+                if held:
+                    slots.release()
+                    break
+                task = asyncio.create_task(one(event.event_id))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            await mark()
+        await asyncio.gather(*running)
+        if held:
+            log.info("legal hold set during the sweep: %s left alone from now on", room_id)
+    finally:
+        for task in running:  # cancelled (shutdown): nothing half-done is marked
+            task.cancel()
+    await mark()
+    return redacted, refused, held
+
+
+async def purge_where_nobody_reads(ctx: BotContext, p: RoomPlan, cut: int) -> int | None:
+    """Where nobody but the bot is in the room any more (joined or invited, as the homeserver
+    says), no client would ever receive a redaction: one purge of the history before the cutoff
+    (Synapse's admin API, thousands of events a second) does the work of one redaction per event.
+
+    What is gone is then read back from the server: the events it still serves are listed, and
+    only expired events it no longer serves (purged, or redacted already) are marked. Events the
+    purge left (the one at the purge point) are redacted one by one afterwards, as anywhere.
+    Returns how many were marked, or None where this path does not apply."""
+    if not (ctx.settings.retention.purge_history and ctx.settings.homeserver.admin_api) or not p.expired:
+        return None
+    audience = await ctx.matrix.room_audience(p.room_id)
+    if audience is None or audience - {ctx.matrix.user_id}:
+        return None
+    if await ctx.consent.hold_until(p.room_id, now_ms(ctx)) is not None:
+        return None  # a hold set since the plan binds here too
+    # A refused or empty purge is no reason to stop: the listing says what is gone either way
+    # (a sweep killed after the purge and before the marks picks up here).
+    await ctx.matrix.purge_history(p.room_id, cut)
+    present = await ctx.matrix.served_events(p.room_id, LISTING_LIMIT)
+    if present is None:
+        log.warning("room %s: what a purge left could not be listed; redacting one by one", p.room_id)
+        return None
+    gone = 0
+    after: tuple[int, str] | None = None
+    while True:
+        page = await ctx.retention.expired(p.room_id, cut, LISTING_PAGE, after=after)
+        if not page:
+            break
+        after = (page[-1].ts, page[-1].event_id)
+        missing = [e.event_id for e in page if e.event_id not in present]
+        if missing:
+            await ctx.consent.mark_redacted(missing)
+            gone += len(missing)
+    log.info("room %s: nobody left in it; %d expired events purged on the server", p.room_id, gone)
+    return gone
 
 
 async def alert_state_refused(ctx: BotContext, result: SweepResult) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.devserver.synapse import SynapseServer
 from tests.e2e.conftest import BotHarness, PersonaFactory
 from tests.e2e.personas import Persona
 
@@ -77,6 +78,18 @@ async def say(p: Persona, room: str, bot: str, text: str, timeout: float = 60) -
 
 @pytest.fixture
 async def setup(bot: BotHarness, persona: PersonaFactory, tmp_path: Path) -> AsyncIterator[Setup]:
+    yield await _start(bot, persona, tmp_path, {"sweep_minutes": 1000})
+
+
+@pytest.fixture
+async def purging(bot: BotHarness, persona: PersonaFactory, tmp_path: Path) -> AsyncIterator[Setup]:
+    """The bot is a server admin and may purge history (``retention.purge_history``)."""
+    yield await _start(bot, persona, tmp_path, {"sweep_minutes": 1000, "purge_history": True})
+
+
+async def _start(
+    bot: BotHarness, persona: PersonaFactory, tmp_path: Path, retention: dict[str, object]
+) -> Setup:
     worker, admin = await persona("worker"), await persona("admin")
     policies = tmp_path / "policies"
     shutil.copytree(REPO / "policies", policies)
@@ -86,10 +99,10 @@ async def setup(bot: BotHarness, persona: PersonaFactory, tmp_path: Path) -> Asy
     admin_room = await admin.create_room(invite=[bot.user_id], name="Admin")
     bot.workers, bot.admins = [worker.user_id], [admin.user_id]
     bot.rooms = {"team": team, "admin": admin_room}
-    bot.extra = {"policies_dir": policies, "retention": {"sweep_minutes": 1000}}
+    bot.extra = {"policies_dir": policies, "retention": retention}
     await bot.start()
     await admin.wait_for_member(admin_room, bot.user_id, "join")
-    yield Setup(bot, worker, admin, team, admin_room, policies)
+    return Setup(bot, worker, admin, team, admin_room, policies)
 
 
 async def group_room_with_history(s: Setup, before_bot: int, name: str = "Gruppe") -> tuple[str, list[str]]:
@@ -211,3 +224,58 @@ async def test_sweep_killed_midway_resumes_without_double_work(setup: Setup) -> 
     await worker.sync(timeout_ms=2000)
     twice = [e for e in messages if worker.redaction_counts[e] != 1]
     assert not twice, f"{len(twice)} events redacted more than once (killed after {partial})"
+
+
+async def test_a_room_everyone_left_is_purged_on_the_server_not_redacted_one_by_one(
+    purging: Setup, synapse: SynapseServer
+) -> None:
+    """Nobody but the bot is left in a group room: no client would receive a redaction there,
+    so the sweep purges its expired history on the server in one go and marks what the server
+    no longer has. Unexpired messages stay, a room under a legal hold keeps everything, and a
+    room someone is still in is redacted event by event as before."""
+    s, worker = purging, purging.worker
+    left, left_old = await group_room_with_history(s, 6, "Gruppe Ende")
+    held, held_old = await group_room_with_history(s, 3, "Gruppe Akte")
+    stays, stays_old = await group_room_with_history(s, 3, "Gruppe Weiter")
+    assert "2099-12-31" in await s.admin_says(f"!aufbewahren {held} 2099-12-31")
+    await worker.wait_for(
+        lambda: _recorded(s, [*left_old, *held_old, *stays_old]), timeout=60, what="all recorded"
+    )
+    await asyncio.sleep(LIFETIME_S + 1)
+    young = {room: await worker.send(room, "noch jung") for room in (left, held, stays)}
+    await worker.wait_for(lambda: _recorded(s, list(young.values())), timeout=30, what="young recorded")
+    for room in (left, held):
+        await worker.client.room_leave(room)
+
+    done = await s.admin_sweeps()
+    assert re.search(r"Löschlauf \d+ fertig: \d+ Nachrichten gelöscht, 0 Dateien entfernt, 0 Fehler", done)
+
+    account = synapse.register(f"srvadmin-{os.getpid()}-{len(left_old)}{id(s) % 10_000}", "pw", admin=True)
+
+    def on_server(room: str) -> dict[str, dict[str, object]]:
+        status, body = synapse.api(
+            "GET", f"/_synapse/admin/v1/rooms/{room}/messages?dir=b&limit=1000", token=account.access_token
+        )
+        assert status == 200, body
+        return {e["event_id"]: e for e in body["chunk"]}
+
+    # Purged: gone from the server, or (the event at the purge point, which Synapse keeps)
+    # redacted. The young message is still there, whole.
+    events = on_server(left)
+    survivors = [e for e in left_old if e in events]
+    assert all(events[e].get("unsigned", {}).get("redacted_because") for e in survivors), survivors
+    assert len(survivors) <= 1, "the room was redacted event by event, not purged"
+    assert events[young[left]]["content"], "an unexpired message was removed"
+    # Held: everything still there, unredacted.
+    events = on_server(held)
+    assert all(events[e]["content"] for e in [*held_old, young[held]])
+    # Someone stays: redacted event by event (and not purged after: that would take the
+    # redaction events with it before the member's client saw them), young kept.
+    await worker.wait_for(lambda: all(e in worker.redactions for e in stays_old), what="redactions")
+    assert young[stays] not in worker.redactions
+    with s.db() as db:
+        still_open = {r[0] for r in db.execute("SELECT event_id FROM event_meta WHERE redacted_at IS NULL")}
+        purges = db.execute("SELECT purges FROM retention_run ORDER BY seq DESC LIMIT 1").fetchone()[0]
+    assert not still_open & {*left_old, *stays_old}
+    assert {*held_old, *young.values()} <= still_open
+    assert purges >= 1

@@ -59,6 +59,12 @@ class RecordingMatrix(FakeMatrix):
     # Rooms where the bot lacks the power level to send state.
     deny_state: set[RoomID] = field(default_factory=set)
     denied_state: list[tuple[RoomID, str, dict[str, Any]]] = field(default_factory=list)
+    # Who is still in a room, as the homeserver would say (rooms not listed: unknown).
+    audience: dict[RoomID, set[UserID]] = field(default_factory=dict)
+    # Events the server still serves per room, after purges (rooms not listed: unknown).
+    served: dict[RoomID, set[EventID]] = field(default_factory=dict)
+    # The server-side time of each event, so a purge knows what lies before its point.
+    event_ts: dict[EventID, int] = field(default_factory=dict)
 
     async def set_room_state(self, room_id: RoomID, event_type: str, content: dict[str, Any]) -> bool:
         if room_id in self.deny_state:
@@ -69,7 +75,18 @@ class RecordingMatrix(FakeMatrix):
 
     async def purge_history(self, room_id: RoomID, up_to_ms: int) -> bool:
         self.purged.append((room_id, up_to_ms))
+        if room_id in self.served:
+            self.served[room_id] = {e for e in self.served[room_id] if self.event_ts.get(e, 0) >= up_to_ms}
         return True
+
+    async def room_audience(self, room_id: RoomID) -> set[UserID] | None:
+        return set(self.audience[room_id]) if room_id in self.audience else None
+
+    async def served_events(self, room_id: RoomID, limit: int = 100_000) -> set[EventID] | None:
+        if room_id not in self.served:
+            return None
+        redacted = {e for r, e in self.redacted if r == room_id}
+        return self.served[room_id] - redacted
 
     async def room_history(self, room_id: RoomID, max_events: int = 50_000) -> list[Recorded]:
         return list(self.history.get(room_id, []))[:max_events]

@@ -3,6 +3,7 @@ and a clock the test sets."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ from bot.ids import EventID, RoomID, UserID
 from bot.matrix.events import Recorded
 from bot.retention import report, service
 from bot.retention.policy import PolicyHolder
-from bot.retention.sweeper import period_told, plan, sweep
+from bot.retention.sweeper import IN_FLIGHT, period_told, plan, sweep
 from bot.store.consent import EventMeta
 from bot.store.db import Database
 from tests.unit.retention_fakes import (
@@ -121,8 +122,10 @@ async def test_only_the_senders_own_uploads_are_deleted(
 async def test_a_hold_set_during_a_sweep_binds_before_the_next_redaction(
     env: tuple[BotContext, RecordingMatrix, Database],
 ) -> None:
+    """A few redactions are in flight at once; a hold set meanwhile binds every one not yet
+    started (those already on their way were on the wire when the admin acted)."""
     ctx, matrix, db = env
-    events = await add_events(ctx, C, 20, 21, 22, 23, media=True)
+    events = await add_events(ctx, C, *range(20, 40), media=True)
     original = matrix.redact
 
     async def redact_then_hold(room: RoomID, event: EventID, reason: str) -> bool:
@@ -132,9 +135,9 @@ async def test_a_hold_set_during_a_sweep_binds_before_the_next_redaction(
 
     matrix.redact = redact_then_hold  # type: ignore[method-assign]
     result = await sweep(ctx)
-    assert result.redacted == 1 and len(matrix.redacted) == 1
+    assert 1 <= result.redacted == len(matrix.redacted) <= IN_FLIGHT
     assert matrix.deleted_media == []  # its files are held too
-    assert len(await open_events(db, C)) == len(events) - 1
+    assert len(await open_events(db, C)) == len(events) - result.redacted
 
 
 async def test_media_expire_on_their_own(env: tuple[BotContext, RecordingMatrix, Database]) -> None:
@@ -369,16 +372,135 @@ async def test_notices_can_be_switched_off(tmp_path: Path) -> None:
         await db.close()
 
 
-async def test_purge_history_up_to_the_cutoff(tmp_path: Path) -> None:
+async def test_purge_history_up_to_the_cutoff_where_nobody_is_left(tmp_path: Path) -> None:
     ctx, matrix, db = await retention_context(tmp_path, retention={"purge_history": True})
     try:
         for room, kind in ((C, "consultation"), (L, "leadership")):
             await ctx.state.set_room_kind(room, kind)
+            matrix.audience[room] = {ctx.matrix.user_id}
+            matrix.served[room] = set()
         await add_events(ctx, C, 20)
-        await add_events(ctx, L, 30)  # protected: nothing redacted, so nothing purged
+        await add_events(ctx, L, 30)  # protected: nothing expired, so nothing purged
         result = await sweep(ctx)
         assert matrix.purged == [(C, T_MS - 10_000)]
         assert result.purges == 1
+    finally:
+        await db.close()
+
+
+async def test_redactions_go_a_few_at_a_time_and_pass_over_refusals(
+    env: tuple[BotContext, RecordingMatrix, Database],
+) -> None:
+    """Several redactions are in flight at once (Synapse is busy with each for tens of
+    milliseconds); one the server refuses does not hold up the others, and the events are
+    marked redacted once the server confirmed them."""
+    ctx, matrix, db = env
+    events = await add_events(ctx, C, *range(20, 20 + 450))
+    refused = set(events[::100])
+    original = matrix.redact
+    flying = most = 0
+
+    async def slow(room: RoomID, event: EventID, reason: str) -> bool:
+        nonlocal flying, most
+        flying += 1
+        most = max(most, flying)
+        await asyncio.sleep(0.001)
+        flying -= 1
+        return False if event in refused else await original(room, event, reason)
+
+    matrix.redact = slow  # type: ignore[method-assign]
+    result = await sweep(ctx)
+    assert most == IN_FLIGHT
+    assert (result.redacted, result.failures) == (len(events) - len(refused), len(refused))
+    assert await open_events(db, C) == refused
+    assert len(matrix.redacted) == len(set(matrix.redacted))  # none twice
+
+
+# --- rooms nobody reads any more: purged instead of redacted event by event ----------------
+
+
+async def _purge_env(tmp_path: Path) -> tuple[BotContext, RecordingMatrix, Database]:
+    ctx, matrix, db = await retention_context(tmp_path, retention={"purge_history": True})
+    for room, kind in ((C, "consultation"), (H, "team")):
+        await ctx.state.set_room_kind(room, kind)
+    return ctx, matrix, db
+
+
+async def _on_server(ctx: BotContext, matrix: RecordingMatrix, room: RoomID, *ages: float) -> list[EventID]:
+    events = await add_events(ctx, room, *ages)
+    for event, age in zip(events, ages, strict=True):
+        matrix.served.setdefault(room, set()).add(event)
+        matrix.event_ts[event] = T_MS - int(age * 1000)
+    return events
+
+
+async def test_a_room_nobody_is_left_in_is_purged_not_redacted_event_by_event(tmp_path: Path) -> None:
+    ctx, matrix, db = await _purge_env(tmp_path)
+    try:
+        expired = await _on_server(ctx, matrix, C, *range(20, 320))
+        young = await _on_server(ctx, matrix, C, 5)
+        # The purge point's own event stays on the server (Synapse keeps it): redacted instead.
+        [kept] = await add_events(ctx, C, 15)
+        matrix.served[C].add(kept)
+        matrix.event_ts[kept] = T_MS  # as if received later than its own clock says
+        matrix.audience[C] = {ctx.matrix.user_id}
+
+        result = await sweep(ctx)
+
+        assert matrix.purged == [(C, T_MS - 10_000)]
+        assert matrix.redacted == [(C, kept)]  # nothing else one by one
+        assert result.redacted == len(expired) + 1 and result.purges == 1 and result.failures == 0
+        assert await open_events(db, C) == set(young)
+        assert (await runs(db))[-1]["redacted"] == len(expired) + 1
+    finally:
+        await db.close()
+
+
+async def test_a_room_with_anyone_left_or_invited_is_redacted_event_by_event(tmp_path: Path) -> None:
+    """Members still in the room (or invited to it) hold the messages in their clients: only a
+    redaction makes their clients drop them."""
+    ctx, matrix, db = await _purge_env(tmp_path)
+    try:
+        expired = await _on_server(ctx, matrix, C, 20, 21, 22)
+        matrix.audience[C] = {ctx.matrix.user_id, UserID("@eingeladen:example.org")}
+        result = await sweep(ctx)
+        assert sorted(e for _, e in matrix.redacted) == sorted(expired)
+        assert result.redacted == 3
+        # And no purge afterwards: it would take the redaction events with it, before every
+        # member's client has seen them.
+        assert matrix.purged == [] and result.purges == 0
+        # An unknown audience (the server did not answer) is treated the same way.
+        more = await _on_server(ctx, matrix, C, 23)
+        del matrix.audience[C]
+        await sweep(ctx)
+        assert (C, more[0]) in matrix.redacted and matrix.purged == []
+    finally:
+        await db.close()
+
+
+async def test_a_purge_marks_only_what_the_server_no_longer_serves(tmp_path: Path) -> None:
+    """A refused purge (or one that left events) marks nothing it did not remove: what the
+    server still serves is redacted one by one; a hold keeps the room untouched."""
+    ctx, matrix, db = await _purge_env(tmp_path)
+    try:
+        events = await _on_server(ctx, matrix, C, 20, 21)
+        matrix.audience[C] = {ctx.matrix.user_id}
+
+        async def refused(room_id: RoomID, up_to_ms: int) -> bool:
+            matrix.purged.append((room_id, up_to_ms))
+            return False
+
+        matrix.purge_history = refused  # type: ignore[method-assign]
+        result = await sweep(ctx)
+        assert sorted(e for _, e in matrix.redacted) == sorted(events)
+        assert result.redacted == 2 and await open_events(db, C) == set()
+
+        held = await _on_server(ctx, matrix, H, 20, 21)
+        matrix.audience[H] = {ctx.matrix.user_id}
+        await ctx.consent.set_hold(H, T_MS + DAY_MS, "admin")
+        await sweep(ctx)
+        assert all(room != H for room, _ in matrix.purged)
+        assert await open_events(db, H) == set(held)
     finally:
         await db.close()
 
