@@ -160,9 +160,36 @@ def until_answered(messages: Sequence[Message], hi_ms: int) -> list[Message]:
     return [m for m in messages if m.ts_ms < hi_ms or id(m) in keep]
 
 
+class Turn(NamedTuple):
+    """A contact started in a period, its first answer (if any), the office time it waited
+    and whether it came outside office hours."""
+
+    contact: Message
+    answer: Message | None
+    wait: dt.timedelta | None
+    after_hours: bool
+
+
+def turns_of(activity: Activity, lo_ms: int, hi_ms: int, hours: OfficeHours) -> list[Turn]:
+    """The contacts started in ``[lo_ms, hi_ms)``. Worked out once per period: a team's are
+    the organisation's in its rooms (a room belongs to one team), so the team rows pick theirs
+    from these instead of pairing and timing them again."""
+    return [
+        Turn(c, a, None if a is None else hours.between_ms(c.ts_ms, a.ts_ms), not hours.is_open_ms(c.ts_ms))
+        for c, a in contacts(until_answered(activity.messages, hi_ms))
+        if lo_ms <= c.ts_ms < hi_ms
+    ]
+
+
 def figures(
-    activity: Activity, lo_ms: int, hi_ms: int, hours: OfficeHours, target: dt.timedelta
+    activity: Activity,
+    lo_ms: int,
+    hi_ms: int,
+    hours: OfficeHours,
+    target: dt.timedelta,
+    turns: Sequence[Turn] | None = None,
 ) -> dict[str, Figure]:
+    """``turns``: :func:`turns_of` for this activity and period, when the caller has them."""
     msgs = [m for m in activity.messages if lo_ms <= m.ts_ms < hi_ms]
     clients = [m for m in msgs if m.role == "client"]
     workers = [m for m in msgs if m.role == "worker"]
@@ -178,16 +205,17 @@ def figures(
     put("messages_workers", len(workers), {m.sender for m in workers})
 
     # Contacts that started in this period; answers may come later (up to the period's end).
-    turns = [
-        (c, a) for c, a in contacts(until_answered(activity.messages, hi_ms)) if lo_ms <= c.ts_ms < hi_ms
-    ]
-    turn_people = {c.sender for c, _ in turns} | {a.sender for _, a in turns if a is not None}
+    if turns is None:
+        turns = turns_of(activity, lo_ms, hi_ms, hours)
+    turn_people = {t.contact.sender for t in turns} | {t.answer.sender for t in turns if t.answer is not None}
     put("client_contacts", len(turns), turn_people)
     # An answer after the period's end still counts for a contact made in it (the caller reads
     # a week further): a Friday-evening request answered on Monday was answered in time.
-    answered = [(c, a) for c, a in turns if a is not None]
-    waits = [hours.between_ms(c.ts_ms, a.ts_ms) for c, a in answered]
-    answered_people = {c.sender for c, _ in answered} | {a.sender for _, a in answered}
+    answered = [t for t in turns if t.answer is not None]
+    waits = [t.wait for t in answered if t.wait is not None]
+    answered_people = {t.contact.sender for t in answered} | {
+        t.answer.sender for t in answered if t.answer is not None
+    }
     in_target = sum(1 for w in waits if w <= target)
     put("answered_in_target", 100.0 * in_target / len(turns) if turns else None, turn_people, unit="percent")
     put(
@@ -196,11 +224,11 @@ def figures(
         answered_people,
         unit="minutes",
     )
-    after = sum(1 for c, _ in turns if not hours.is_open_ms(c.ts_ms))
+    after = sum(1 for t in turns if t.after_hours)
     put(
         "after_hours",
         100.0 * after / len(turns) if turns else None,
-        {c.sender for c, _ in turns},
+        {t.contact.sender for t in turns},
         unit="percent",
     )
 

@@ -30,6 +30,7 @@ from bot.stats.aggregate import (
     Message,
     RightsRequest,
     figures,
+    turns_of,
     until_answered,
 )
 from bot.stats.anonymize import MIN_K, below_threshold, cells_of, laplace_noise
@@ -206,8 +207,11 @@ async def _week(ctx: BotContext, period: Period, source: _Source) -> FrozenPerio
             tag(t): s.team_names.get(t) or ctx.catalog.text(default, "stats.team", n=str(i))
             for i, t in enumerate(team_ids, start=1)
         }
-        teams = team_rows(rotated, lo, hi, hours, target, k, labels, teams=[tag(t) for t in team_ids])
-        return figures(rotated, lo, hi, hours, target), teams
+        turns = turns_of(rotated, lo, hi, hours)
+        teams = team_rows(
+            rotated, lo, hi, hours, target, k, labels, teams=[tag(t) for t in team_ids], turns=turns
+        )
+        return figures(rotated, lo, hi, hours, target, turns), teams
 
     # Off the event loop: the bot keeps answering while a week of messages is counted.
     figs, teams = await asyncio.to_thread(compute)

@@ -14,10 +14,10 @@ holds.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.stats.aggregate import Activity, ConsentEvent, Figure, Message, figures
+from bot.stats.aggregate import Activity, ConsentEvent, Figure, Message, Turn, figures, turns_of
 from bot.stats.anonymize import Cell, below_threshold, cells_of
 from bot.stats.hierarchy import ADDITIVE_OVER_TEAMS, protect_parts
 from bot.stats.officehours import OfficeHours
@@ -75,9 +75,11 @@ def team_rows(
     labels: Mapping[str, str],
     noise: Callable[[int], int] | None = None,
     teams: Collection[str] | None = None,
+    turns: Sequence[Turn] | None = None,
 ) -> list[TeamRow]:
     """Rows (team label or OTHER); empty when there is only one team or none. ``teams``: the
-    teams of the activity when its messages were cut short (:func:`~bot.stats.aggregate.until_answered`)."""
+    teams of the activity when its messages were cut short (:func:`~bot.stats.aggregate.until_answered`);
+    ``turns``: the organisation's contacts in the period (:func:`~bot.stats.aggregate.turns_of`)."""
     k = max(k, 3)
     # One pass to sort the messages by team (a month has a million), not two per team.
     by_team: dict[str | None, list[Message]] = {}
@@ -101,9 +103,15 @@ def team_rows(
         consents.setdefault(c.team, []).append(c)
     groups: list[tuple[str, set[str | None]]] = [(labels.get(t, "Team"), {t}) for t in eligible]
     groups.append((OTHER, {t for t in teams if t not in eligible} | {None}))
+    if turns is None:
+        turns = turns_of(activity, lo_ms, hi_ms, hours)
+    team_turns: dict[str | None, list[Turn]] = {}
+    for turn in turns:
+        team_turns.setdefault(turn.contact.team, []).append(turn)
     parts = []
     for _, members in groups:
-        figs = figures(_of_teams(by_team, consents, members), lo_ms, hi_ms, hours, target)
+        mine = [turn for t in members for turn in team_turns.get(t, ())]
+        figs = figures(_of_teams(by_team, consents, members), lo_ms, hi_ms, hours, target, mine)
         parts.append({key: figs[key] for key in TEAM_FIGURES})
     hidden = [below_threshold(p, k) for p in parts]
     protect_parts(parts, hidden, ADDITIVE, k)

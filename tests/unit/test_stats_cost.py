@@ -197,3 +197,26 @@ def test_rotation_in_place_is_the_same_rotation() -> None:
     same = rollup.rotate(Activity(rows), Ctx(), "2026-11", in_place=True)  # type: ignore[arg-type]
     assert same.messages is rows and list(same.messages) == list(fresh.messages)
     assert copy[0] == Message("!r0", "s0", "worker", 0, "!t")  # the other way leaves its input alone
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(messages(), max_size=80))
+def test_team_rows_from_the_organisations_contacts_are_those_of_each_team(msgs: list[Message]) -> None:
+    """A team row picks its contacts from the organisation's (a room belongs to one team):
+    the same figures as pairing and timing the team's messages on their own."""
+    team_of = {
+        room: f"!team{i % 3}" if i % 4 else None for i, room in enumerate(sorted({m.room for m in msgs}))
+    }
+    activity = Activity([m._replace(team=team_of[m.room]) for m in msgs])
+    lo, hi = WEEK.bounds_ms(BERLIN)
+    labels = {f"!team{i}": f"Team {i}" for i in range(3)}
+    rows = stats_teams.team_rows(activity, lo, hi, HOURS, TARGET, 3, labels)
+    for row in rows:
+        members: set[str | None]
+        if row.label != stats_teams.OTHER:
+            members = {t for t in labels if labels[t] == row.label}
+        else:
+            shown = {t for t in labels if labels[t] in {r.label for r in rows}}
+            members = {t for t in labels if t not in shown} | {None}
+        alone = figures(stats_teams._subset(activity, members), lo, hi, HOURS, TARGET)
+        assert row.figures == {key: alone[key] for key in stats_teams.TEAM_FIGURES}
