@@ -115,8 +115,13 @@ async def measure_size(
     return got
 
 
-# Measured before the fix at b04bf93 (filled in from this script's first full run).
-BEFORE: dict[tuple[int, str], dict[str, float]] = {}
+# Measured before the fix at b04bf93 (this script, full size, 2026-12-03): ratios Lotse / bare.
+BEFORE: dict[tuple[int, str], dict[str, float]] = {
+    (200, "first"): {"rss": 1.49, "start": 1.19},
+    (200, "restart"): {"rss": 1.51, "start": 1.47},
+    (1000, "first"): {"rss": 1.37, "start": 1.43},
+    (1000, "restart"): {"rss": 1.50, "start": 1.24},
+}
 
 
 def section(results: dict[int, dict[Any, dict[str, float]]]) -> str:
