@@ -466,12 +466,29 @@ def _stop_lotse(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(10)
 
 
+def fresh_session(data: Path) -> None:
+    """Forget the bot's login and encryption state from an earlier run on another Synapse (a
+    store kept with --keep): the rooms, people and messages stay."""
+    import shutil
+
+    from bot.store.db import DB_FILE
+
+    shutil.rmtree(data / "nio-store", ignore_errors=True)
+    for name in ("session.json", "keys/store.key", "keys/cross_signing.json"):
+        (data / name).unlink(missing_ok=True)
+    con = sqlite3.connect(data / DB_FILE)
+    con.execute("DELETE FROM kv")
+    con.commit()
+    con.close()
+
+
 async def online(tmp: Path, data: Path, month: Period, reports: int) -> dict[str, Any]:
     """``hilfe`` to the bare bot and to Lotse in turns while Lotse makes ``!statistik MONTH``."""
     from bench.common import bare_bot, persona
     from bot.devserver.synapse import SynapseServer, free_port
 
     tmp = tmp / f"online-{uuid.uuid4().hex[:6]}"  # a store kept with --keep outlives a run
+    fresh_session(data)
     (tmp / "synapse").mkdir(parents=True)
     server = SynapseServer(tmp / "synapse", free_port())
     server.start()
