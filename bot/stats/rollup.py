@@ -16,9 +16,11 @@ every erasure, and two reports of it would differ by exactly what happened in be
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import sys
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -111,7 +113,24 @@ async def frozen(ctx: BotContext, period: Period) -> FrozenPeriod:
     if not is_over(ctx, period):
         raise PeriodRunning(period)
     async with ctx.stats.freezing:
-        return await _get(ctx, period, _Source(ctx))
+        with _loop_first():
+            return await _get(ctx, period, _Source(ctx))
+
+
+# While a worker thread counts, the event loop (every answer of the bot, and each of its store
+# round trips) waits up to the interpreter's switch interval (5 ms) for its turn: measured, that
+# made answers 1.4× slower during a freeze. Half a millisecond is the loop's turn at once.
+LOOP_FIRST_INTERVAL = 0.0005
+
+
+@contextlib.contextmanager
+def _loop_first() -> Iterator[None]:
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, LOOP_FIRST_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 async def freeze_due(ctx: BotContext) -> None:

@@ -11,6 +11,7 @@ shortcuts give exactly the figures the plain way gives.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -220,3 +221,23 @@ def test_team_rows_from_the_organisations_contacts_are_those_of_each_team(msgs: 
             members = {t for t in labels if t not in shown} | {None}
         alone = figures(stats_teams._subset(activity, members), lo, hi, HOURS, TARGET)
         assert row.figures == {key: alone[key] for key in stats_teams.TEAM_FIGURES}
+
+
+async def test_the_event_loop_gets_its_turn_quickly_while_a_freeze_counts(
+    filled: tuple[BotContext, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counting thread holds the interpreter; the loop (every answer of the bot) gets it
+    back after the switch interval, which is short while a freeze runs, and as before after."""
+    ctx, _ = filled
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+    real = rollup.figures
+
+    def spy(*args: object) -> object:
+        seen.append(sys.getswitchinterval())
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rollup, "figures", spy)
+    await rollup.frozen(ctx, MONTH)
+    assert seen and all(s <= rollup.LOOP_FIRST_INTERVAL for s in seen)
+    assert sys.getswitchinterval() == before
