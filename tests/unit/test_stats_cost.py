@@ -11,6 +11,7 @@ shortcuts give exactly the figures the plain way gives.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -233,11 +234,17 @@ async def test_the_event_loop_gets_its_turn_quickly_while_a_freeze_counts(
     seen: list[float] = []
     real = rollup.figures
 
+    collecting: list[bool] = []
+
     def spy(*args: object) -> object:
         seen.append(sys.getswitchinterval())
+        collecting.append(gc.isenabled())
         return real(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(rollup, "figures", spy)
+    assert gc.isenabled()
     await rollup.frozen(ctx, MONTH)
     assert seen and all(s <= rollup.LOOP_FIRST_INTERVAL for s in seen)
-    assert sys.getswitchinterval() == before
+    # No full collection over the freeze's millions of tuples stops the bot meanwhile.
+    assert collecting and not any(collecting)
+    assert sys.getswitchinterval() == before and gc.isenabled()
