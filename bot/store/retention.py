@@ -79,24 +79,31 @@ class RetentionStore:
         skip: Iterable[EventID] = (),
         *,
         media: bool = False,
-        after: tuple[int, str] | None = None,
     ) -> list[Expired]:
         """Events older than the cutoff, oldest first: not yet redacted, or (``media``) whose
-        media is not yet deleted.
-
-        ``after`` (the last page's (ts, event ID)) pages on without waiting for the previous
-        page to be marked: a sweep reads the next page while its redactions are in flight."""
+        media is not yet deleted."""
         skipped = list(skip)
         not_in = f" AND event_id NOT IN ({', '.join('?' for _ in skipped)})" if skipped else ""
         open_ = "media IS NOT NULL AND media_deleted_at IS NULL" if media else "redacted_at IS NULL"
-        # "ts >= ?" lets the (room_id, ts) index seek to the page; the rest breaks ties.
-        page = " AND ts >= ? AND (ts > ? OR event_id > ?)" if after is not None else ""
         rows = await self.db.fetchall(
             "SELECT event_id, ts, media, media_deleted_at, sender FROM event_meta"
-            f" WHERE room_id = ? AND {open_} AND ts < ?{page}{not_in} ORDER BY ts, event_id LIMIT ?",
-            (room_id, cutoff_ms, *((after[0], after[0], after[1]) if after else ()), *skipped, limit),
+            f" WHERE room_id = ? AND {open_} AND ts < ?{not_in} ORDER BY ts LIMIT ?",
+            (room_id, cutoff_ms, *skipped, limit),
         )
         return [_expired(r) for r in rows]
+
+    async def open_expired(
+        self, room_id: RoomID, cutoff_ms: int, limit: int, after: tuple[int, str] | None = None
+    ) -> list[tuple[int, EventID]]:
+        """(ts, event ID) of events older than the cutoff and not yet redacted, oldest first,
+        the page after ``after``: all the redaction pass needs, read from the index alone."""
+        page = " AND ts >= ? AND (ts > ? OR event_id > ?)" if after is not None else ""
+        rows = await self.db.fetchall(
+            "SELECT ts, event_id FROM event_meta WHERE room_id = ? AND redacted_at IS NULL AND ts < ?"
+            f"{page} ORDER BY ts, event_id LIMIT ?",
+            (room_id, cutoff_ms, *((after[0], after[0], after[1]) if after else ()), limit),
+        )
+        return [(int(r[0]), EventID(r[1])) for r in rows]
 
     async def forget_redacted_before(self, cutoff_ms: int) -> int:
         """Delete the metadata of messages redacted before the cutoff (their evidence period is
