@@ -4,7 +4,7 @@ Prints ratios measured in one run on this machine (absolute times on shared mach
 noise; the ratios are what to compare between changes):
 
 1. recording event metadata: one awaited write per event vs. queued writes the writer batches;
-2. the sweep's expiry query: with the partial index on open events vs. a table scan.
+2. the sweep's expiry query: with the partial indexes on open events vs. a table scan.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ async def expiry(rows: int) -> float:
             return time.perf_counter() - t0
 
         indexed = min([await sweep_all() for _ in range(3)])
-        await db.conn.execute("DROP INDEX event_meta_open")
+        await db.conn.execute("DROP INDEX event_meta_open_ids")
         await db.conn.execute("DROP INDEX event_meta_room_ts")
         scan = min([await sweep_all() for _ in range(3)])
         await db.close()

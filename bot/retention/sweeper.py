@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 # Redactions on their way at once. Synapse spends most of a redaction's time on its own CPU:
 # a few in flight keep it busy without queueing everyone else's requests behind the sweep.
-IN_FLIGHT = 3
+IN_FLIGHT = 2
 # A purge is verified by listing what the server still serves in the room: up to this many
 # events (more: the room is swept one redaction at a time instead).
 LISTING_LIMIT = 100_000
