@@ -74,8 +74,12 @@ loop, and `!statistik` ran inside the worker that answers everyone: no command w
 until the report was posted. After: the month and its weeks share one read of the store, a day
 at a time (the store's one connection serves the bot in between); one HMAC per distinct person,
 room and team; tuples with shared strings; each week counted only as far as its contacts'
-answers need; the counting in a worker thread; `!statistik` answers at once and makes the
-report in the background. Once frozen, a report reads only `stats_cell` (the rollups)."""
+answers need; a week's contacts paired and timed once for the organisation and its teams; the
+counting in a worker thread, with a short switch interval and no cyclic garbage collection while
+it runs (with the default 5 ms and the collector's full passes over millions of tuples, `hilfe`
+was 1.40× the bare bot at p50 and 2.81× at p95 in this benchmark); `!statistik` answers at once
+and makes the report in the background. Once frozen, a report reads only `stats_cell` (the
+rollups)."""
 
 
 def report_month(today: dt.date | None = None) -> Period:
