@@ -356,14 +356,15 @@ async def redact_expired(ctx: BotContext, room_id: RoomID, cut: int, reason: str
             await ctx.consent.mark_redacted(batch)
 
     after: tuple[int, str] | None = None
+    last = False
     try:
-        while not held:
+        while not held and not last:
             # Paged by position, not by what is marked: refused events are passed over, and the
             # next page is read while the last redactions are still in flight.
             page = await ctx.retention.open_expired(room_id, cut, BATCH, after)
             if not page:
                 break
-            after = page[-1]
+            after, last = page[-1], len(page) < BATCH
             for _, event_id in page:
                 await slots.acquire()
                 if held:
@@ -410,13 +411,13 @@ async def purge_where_nobody_reads(ctx: BotContext, p: RoomPlan, cut: int) -> in
     after: tuple[int, str] | None = None
     while True:
         page = await ctx.retention.open_expired(p.room_id, cut, LISTING_PAGE, after)
-        if not page:
-            break
-        after = page[-1]
+        after = page[-1] if page else None
         missing = [event_id for _, event_id in page if event_id not in present]
         if missing:
             await ctx.consent.mark_redacted(missing)
             gone += len(missing)
+        if len(page) < LISTING_PAGE:
+            break
     log.info("room %s: nobody left in it; %d expired events purged on the server", p.room_id, gone)
     return gone
 
