@@ -19,6 +19,7 @@ is not replayed as commands.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ctypes
 import gc
@@ -92,6 +93,10 @@ HANDLED_KEEP_MS = 30 * 24 * 3600 * 1000
 # At most this many events wait for keys at once: a flood of undecryptable events (a broken
 # client, an attacker) must not grow memory and the store without bound.
 MAX_WAITING_FOR_KEYS = 500
+INVITE_LANES = 4
+# How many batches the worker may run ahead of the last saved sync token while invitations
+# are handled beside it (a bound on what a crash makes it handle again).
+SAVES_AHEAD = 256
 # After a sync that brought this many items (a message is two: its metadata and itself), freed
 # memory is handed back to the system.
 RELEASE_AFTER_ITEMS = 2000
@@ -186,6 +191,12 @@ class Lotse:
         self.table = table
         self.data_dir = settings.data_dir
         self.queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=64)
+        # How many invitations are handled at once (each is a few round trips to the homeserver).
+        self._inviting = asyncio.Semaphore(INVITE_LANES)
+        self._invites_in_flight = 0
+        # Sync tokens waiting to be saved (after their batch's invitations), oldest first.
+        self._saves: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._last_save: asyncio.Future[None] | None = None
         self._waiting: dict[str, _Waiting] = {}
         self.ready = asyncio.Event()
         self.ctx: BotContext | None = None
@@ -526,6 +537,7 @@ class Lotse:
         while True:
             batch = await self.queue.get()
             if batch is None:
+                await self._drain_saves()
                 return
             await self._handle_batch(ctx, gateway, batch)
             handled += len(batch.items)
@@ -548,7 +560,17 @@ class Lotse:
             if isinstance(item, IncomingMessage | IncomingReaction | IncomingMembership)
             and item.event_id != _NO_EVENT
         )
+        # Invitations take several round trips each (join, check the room, start the intake):
+        # handled beside the rest, several inviters at a time, so that a command never waits
+        # behind a burst of them. One inviter's invitations stay in order (one open chat each).
+        lanes: dict[UserID, list[IncomingInvite]] = {}
         for item in batch.items:
+            if isinstance(item, IncomingInvite):
+                lanes.setdefault(item.inviter, []).append(item)
+        inviting = asyncio.gather(*(self._invite_lane(ctx, gateway, lane) for lane in lanes.values()))
+        for item in batch.items:
+            if isinstance(item, IncomingInvite):
+                continue
             if isinstance(item, RecordedIn):
                 ctx.metrics.event("recorded", item.meta.timestamp_ms)
                 continue
@@ -565,9 +587,50 @@ class Lotse:
             except Exception:
                 log.exception("handling %s failed", type(item).__name__)
                 ctx.metrics.failure("handler")
-        if batch.token is not None:
-            # Awaited: everything queued above (metadata, handled marks) is committed with it.
-            await ctx.state.put(SYNC_TOKEN, batch.token)
+        # An invitation is not in a later sync again: the token is saved once each one was
+        # handled (and after the tokens before it). Meanwhile the worker goes on with the next
+        # batches, so that commands do not wait behind a burst of invitations; without
+        # invitations in flight it waits for the token as always, which is what stops the bot
+        # when the store takes no writes.
+        self._last_save = asyncio.ensure_future(self._save_token(ctx, self._last_save, inviting, batch.token))
+        self._saves.append(self._last_save)
+        while self._saves and (len(self._saves) > SAVES_AHEAD or not self._invites_in_flight):
+            await self._saves.popleft()
+
+    async def _save_token(
+        self,
+        ctx: BotContext,
+        previous: asyncio.Future[None] | None,
+        inviting: asyncio.Future[list[None]],
+        token: str | None,
+    ) -> None:
+        if previous is not None:
+            await previous
+        await inviting
+        if token is not None:
+            # Everything queued before it (metadata, handled marks) is committed with it.
+            await ctx.state.put(SYNC_TOKEN, token)
+
+    async def _drain_saves(self) -> None:
+        while self._saves:
+            await self._saves.popleft()
+
+    async def _invite_lane(
+        self, ctx: BotContext, gateway: MatrixGateway, invites: list[IncomingInvite]
+    ) -> None:
+        self._invites_in_flight += 1
+        try:
+            for invite in invites:
+                async with self._inviting:
+                    try:
+                        await self._handle(ctx, gateway, invite)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("handling an invitation failed")
+                        ctx.metrics.failure("handler")
+        finally:
+            self._invites_in_flight -= 1
 
     @staticmethod
     def _meta(ctx: BotContext, item: RecordedIn) -> EventMeta:
