@@ -391,9 +391,9 @@ async def test_purge_history_up_to_the_cutoff_where_nobody_is_left(tmp_path: Pat
 async def test_redactions_go_a_few_at_a_time_and_pass_over_refusals(
     env: tuple[BotContext, RecordingMatrix, Database],
 ) -> None:
-    """Several redactions are in flight at once (Synapse is busy with each for tens of
-    milliseconds); one the server refuses does not hold up the others, and the events are
-    marked redacted once the server confirmed them."""
+    """At most IN_FLIGHT redactions are on their way at once (each keeps Synapse busy for tens
+    of milliseconds, and answers queue behind them); one the server refuses does not hold up
+    the others, and the events are marked redacted once the server confirmed them."""
     ctx, matrix, db = env
     events = await add_events(ctx, C, *range(20, 20 + 450))
     refused = set(events[::100])
