@@ -567,6 +567,9 @@ class Lotse:
         for item in batch.items:
             if isinstance(item, IncomingInvite):
                 lanes.setdefault(item.inviter, []).append(item)
+        # Counted now, not when the lanes first run: a batch of nothing but invitations must not
+        # wait for its own token below.
+        self._invites_in_flight += len(lanes)
         inviting = asyncio.gather(*(self._invite_lane(ctx, gateway, lane) for lane in lanes.values()))
         for item in batch.items:
             if isinstance(item, IncomingInvite):
@@ -618,7 +621,6 @@ class Lotse:
     async def _invite_lane(
         self, ctx: BotContext, gateway: MatrixGateway, invites: list[IncomingInvite]
     ) -> None:
-        self._invites_in_flight += 1
         try:
             for invite in invites:
                 async with self._inviting:

@@ -1,0 +1,104 @@
+"""Invitations beside the rest (issue #15.1/#15.2): a command is answered while a burst of
+invitations is still being handled, a batch's sync token is saved only once its invitations are
+(an invitation does not come again in a later sync), and one inviter's invitations stay in order."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import app
+from bot.app import SYNC_TOKEN, Batch, Lotse
+from bot.context import BotContext
+from bot.ids import EventID, RoomID, UserID
+from bot.matrix.events import IncomingInvite, IncomingMessage
+from bot.store.db import Database
+from tests.support import FakeMatrix, make_context
+
+WORKER = UserID("@worker:example.org")
+TEAM = RoomID("!team:example.org")
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> Any:
+    ctx, matrix, db = await make_context(tmp_path, workers=[WORKER])
+    bot = Lotse(ctx.settings)
+    bot.ctx = ctx
+    await ctx.state.set_room_kind(TEAM, "team")
+    yield bot, ctx, matrix, db
+    await db.close()
+
+
+class SlowInvites:
+    """Stands in for the invitation handler: each waits until released, and says when it ran."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.started: list[RoomID] = []
+        self.running = 0
+        self.most_at_once = 0
+
+    async def __call__(self, ctx: BotContext, gateway: Any, invite: IncomingInvite) -> None:
+        self.started.append(invite.room_id)
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            await self.release.wait()
+        finally:
+            self.running -= 1
+
+
+def invite(n: int, inviter: str) -> IncomingInvite:
+    return IncomingInvite(RoomID(f"!r{n}:example.org"), UserID(inviter), True)
+
+
+def command(n: int) -> IncomingMessage:
+    return IncomingMessage(TEAM, EventID(f"$c{n}"), WORKER, 1_700_000_000_000 + n, "m.text", True, "!hilfe")
+
+
+async def test_a_command_is_answered_while_invitations_run_and_the_token_waits_for_them(
+    env: tuple[Lotse, BotContext, FakeMatrix, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot, ctx, matrix, _db = env
+    slow = SlowInvites()
+    monkeypatch.setattr(bot, "_on_invite", slow)
+    burst = [invite(n, f"@client{n}:example.org") for n in range(10)]
+
+    await asyncio.wait_for(bot._handle_batch(ctx, matrix, Batch(burst, "t1")), 5)  # type: ignore[arg-type]
+    assert slow.most_at_once == app.INVITE_LANES, "invitations of different people run side by side"
+    assert await ctx.state.get(SYNC_TOKEN) is None, "saved before its invitations were handled"
+
+    await asyncio.wait_for(bot._handle_batch(ctx, matrix, Batch([command(1)], "t2")), 5)  # type: ignore[arg-type]
+    assert any(s.reply_to == EventID("$c1") for s in matrix.sent), "the command waited for the invitations"
+    assert await ctx.state.get(SYNC_TOKEN) is None
+
+    slow.release.set()
+    await asyncio.wait_for(bot._drain_saves(), 5)
+    assert len(slow.started) == 10
+    assert await ctx.state.get(SYNC_TOKEN) == "t2"
+
+
+async def test_without_invitations_in_flight_the_worker_waits_for_its_token(
+    env: tuple[Lotse, BotContext, FakeMatrix, Database],
+) -> None:
+    bot, ctx, matrix, _db = env
+    await bot._handle_batch(ctx, matrix, Batch([command(1)], "t1"))  # type: ignore[arg-type]
+    assert await ctx.state.get(SYNC_TOKEN) == "t1"
+    assert not bot._saves
+
+
+async def test_one_inviters_invitations_stay_in_order(
+    env: tuple[Lotse, BotContext, FakeMatrix, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot, ctx, matrix, _db = env
+    slow = SlowInvites()
+    slow.release.set()
+    monkeypatch.setattr(bot, "_on_invite", slow)
+    same = [invite(n, "@kim:example.org") for n in range(5)]
+    await bot._handle_batch(ctx, matrix, Batch(same, "t1"))  # type: ignore[arg-type]
+    await bot._drain_saves()
+    assert slow.started == [i.room_id for i in same]
+    assert slow.most_at_once == 1
