@@ -435,7 +435,7 @@ membership while Lotse answers `hilfe`. Latencies: every `hilfe` sent while the 
 | | {args.messages} messages redacted | `hilfe` answers | p50 | p95 |
 | --- | --- | --- | --- | --- |
 {row("raw nio loop + bare bot", b)}
-{row("Lotse `!löschlauf`", lo)}
+{row(f"Lotse `!löschlauf`, {IN_FLIGHT} redaction(s) in flight", lo)}
 {ratios}
 {before}
 
