@@ -18,8 +18,12 @@ pytestmark = pytest.mark.e2e
     [
         ["bench/bench_store.py", "2000"],
         ["bench/bench_joins.py", "--rooms", "2", "--commands", "1"],
+        ["bench/bench_ingest.py", "--messages", "40", "--rooms", "2", "--senders", "2", "--rounds", "1"],
+        ["bench/bench_latency.py", "--commands", "5"],
+        ["bench/bench_footprint.py", "--sizes", "3"],
+        ["bench/bench_report.py", "--rows", "20000", "--people", "100", "--rounds", "1", "--reports", "1"],
     ],
-    ids=["store", "joins"],
+    ids=["store", "joins", "ingest", "latency", "footprint", "report"],
 )
 def test_benchmark_runs(command: list[str]) -> None:
     done = subprocess.run(
