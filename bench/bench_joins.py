@@ -109,7 +109,11 @@ Lotse: checks the room is private, starts the intake, asks for the language. {ma
 Before: after each join the bot waited for the next sync to learn the room before it could speak
 in it, up to 3 s, while the sync loop itself waited for the busy worker (a full queue): every join
 cost the full timeout and everything queued behind it. After: a join (or a room the bot creates)
-is learned from the server at once (`MatrixGateway.join`, `create_room`).
+is learned from the server at once (`MatrixGateway.join`, `create_room`), and invitations are
+handled beside everything else, four inviters at a time, so a command no longer waits behind a
+burst of them (the sync token of their batch is saved once they are done). At 200 rooms before
+the second change: 1.54× the bare bot, worst `hilfe` 63.6 s. What remains: during a burst the
+answers share the CPU with the invitations (p50 above the bare bot's, worst under half a second).
 """
 
 
