@@ -196,7 +196,9 @@ class RetentionSettings(_Section):
     sweep_minutes: float = Field(default=60, gt=0)
     # Post a short notice in a room when a policy starts to apply or changes.
     notices: bool = True
-    # Also ask Synapse to purge history up to the cutoff (admin API; deletes server-side).
+    # In a room nobody but the bot is in any more, purge the expired history on the server in
+    # one go (admin API) instead of redacting it event by event. Never where people still are:
+    # the purge takes the redactions with it, and a client that had not synced kept the text.
     purge_history: bool = False
     # A sweep stops (and tells the admin room) when this machine's clock is ahead of the
     # homeserver's by more than this: a clock that jumped must not delete anything early.

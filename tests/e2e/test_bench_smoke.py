@@ -22,8 +22,23 @@ pytestmark = pytest.mark.e2e
         ["bench/bench_latency.py", "--commands", "5"],
         ["bench/bench_footprint.py", "--sizes", "3"],
         ["bench/bench_report.py", "--rows", "20000", "--people", "100", "--rounds", "1", "--reports", "1"],
+        [
+            "bench/bench_expiry.py",
+            "--rows",
+            "20000",
+            "--messages",
+            "30",
+            "--commands",
+            "5",
+            "--backlog",
+            "100",
+            "--per-event-backlog",
+            "100",
+            "--rounds",
+            "1",
+        ],
     ],
-    ids=["store", "joins", "ingest", "latency", "footprint", "report"],
+    ids=["store", "joins", "ingest", "latency", "footprint", "report", "expiry"],
 )
 def test_benchmark_runs(command: list[str]) -> None:
     done = subprocess.run(
