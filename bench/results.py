@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import fcntl
 import os
 import platform
 import statistics
@@ -17,6 +16,10 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.reliability import rewrite_section
 
 PAGE = Path(__file__).resolve().parent / "RESULTS.md"
 HEAD = """# Benchmark results
@@ -60,19 +63,7 @@ def record(section: str, body: str) -> None:
     if os.environ.get("LOTSE_BENCH_NO_RECORD"):  # the suite's smoke runs leave the page alone
         print(body)
         return
-    start, end = f"<!-- {section} -->", f"<!-- /{section} -->"
-    block = f"{start}\n{body.strip()}\n{end}"
-    with (PAGE.parent / ".results.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        text = PAGE.read_text() if PAGE.exists() else HEAD
-        if not text.startswith("# Benchmark results"):
-            text = HEAD
-        if start in text and end in text:
-            before, rest = text.split(start, 1)
-            text = before + block + rest.split(end, 1)[1]
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-        PAGE.write_text(text)
+    rewrite_section(PAGE, HEAD, section, body)
     print(body)
 
 

@@ -17,20 +17,26 @@ each section make bigger runs). Nothing here is typed by hand.
 """
 
 
-def record(section: str, body: str) -> None:
+def rewrite_section(page: Path, head: str, section: str, body: str) -> None:
+    """Replace (or append) the marked ``section`` of ``page`` with ``body``, under a lock (several
+    writers at once); a page that lost its ``head`` starts again from it. Also bench/RESULTS.md."""
     start, end = f"<!-- {section} -->", f"<!-- /{section} -->"
     block = f"{start}\n{body.strip()}\n{end}"
-    with (PAGE.parent / ".reliability.lock").open("w") as lock:
+    with (page.parent / f".{page.stem.lower()}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        text = PAGE.read_text() if PAGE.exists() else HEAD
-        if not text.startswith("# Reliability figures"):
-            text = HEAD
+        text = page.read_text() if page.exists() else head
+        if not text.startswith(head.splitlines()[0]):
+            text = head
         if start in text and end in text:
             before, rest = text.split(start, 1)
             text = before + block + rest.split(end, 1)[1]
         else:
             text = text.rstrip("\n") + "\n\n" + block + "\n"
-        PAGE.write_text(text)
+        page.write_text(text)
+
+
+def record(section: str, body: str) -> None:
+    rewrite_section(PAGE, HEAD, section, body)
 
 
 def record_row(section: str, intro: str, key: str, figures: str) -> None:
