@@ -33,6 +33,7 @@ from nio import (
     AsyncClientConfig,
     ErrorResponse,
     JoinedMembersResponse,
+    KeysQueryResponse,
     LoginResponse,
     MatrixRoom,
     MegolmEvent,
@@ -72,7 +73,6 @@ TIMELINE_TYPES = [
     "m.sticker",
     "m.room.message",
     "m.room.encrypted",
-    "m.room.redaction",
     "m.reaction",
     "m.room.member",
     "m.room.encryption",
@@ -99,6 +99,8 @@ def sync_filter(timeline_limit: int) -> dict[str, Any]:
 
 # First start: learn the rooms and the current position, but no history to replay.
 FIRST_SYNC_FILTER = sync_filter(1)
+# How long the bot's own device keys count as known (see MatrixGateway._spare_own_key_query).
+OWN_KEYS_EVERY = 600.0
 
 
 class MatrixError(Exception):
@@ -194,6 +196,8 @@ class MatrixGateway:
         )
         self.online = True
         self._offline_since: float | None = None
+        # When the bot's own device keys were last fetched (see crypto_housekeeping).
+        self._own_keys_at: float | None = None
         # Told when the homeserver answers again after an outage (how many seconds it was away).
         self.on_back_online: Callable[[float], None] | None = None
         self._room_version: str | None = None
@@ -445,12 +449,31 @@ class MatrixGateway:
         c = self.client
         if c.should_upload_keys:
             await self.call("keys upload", c.keys_upload)
+        self._spare_own_key_query()
         if c.should_query_keys:
-            await self.call("keys query", c.keys_query)
+            own = self.user_id in c.users_for_key_query
+            resp = await self.call("keys query", c.keys_query)
+            if own and isinstance(resp, KeysQueryResponse):
+                self._own_keys_at = time.monotonic()
         if c.should_claim_keys:
             users = c.get_users_for_key_claiming()
             await self.call("keys claim", lambda: c.keys_claim(users))
         await self.call("to-device", c.send_to_device_messages)
+
+    def _spare_own_key_query(self) -> None:
+        """Ask for the bot's own device keys at most every ``OWN_KEYS_EVERY`` seconds.
+
+        With lazy-loaded members, Synapse repeats the bot's own membership in a sync whenever the
+        bot last wrote in another room (its "already sent" cache keeps one membership per
+        user, not per room), and then lists the bot under ``device_lists.changed`` as if it
+        had just joined. nio answers each time with a key query for the bot itself: during a
+        sweep, one query per redaction, about a tenth more work for the homeserver (measured in
+        bench_expiry). The bot's own devices only matter for sharing room keys with another
+        login of the bot's account, which a bot does not have: a few minutes late is harmless."""
+        pending = self.client.users_for_key_query
+        fresh = self._own_keys_at is not None and time.monotonic() - self._own_keys_at < OWN_KEYS_EVERY
+        if fresh and self.user_id in pending:
+            pending.discard(self.user_id)
 
     async def backfill(
         self, room_id: RoomID, prev_batch: str, until: str, max_events: int = 2000
