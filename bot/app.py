@@ -125,6 +125,7 @@ def build_context(
         policies=PolicyHolder(s.policies_dir),
         stats=StatsStore(db),
         configured_rooms=configured,
+        freeze_in_child=True,
     )
 
 

@@ -153,6 +153,9 @@ class BotContext:
     join_page_url: str | None = None
     # Prometheus figures of this bot (its own registry; no personal data in any label).
     metrics: Metrics = field(default_factory=Metrics)
+    # A period's first freeze counts in a process of its own (the bot and ``lotse report``);
+    # off, in this process (tests that look inside the counting).
+    freeze_in_child: bool = False
 
     def room_of_kind(self, kind: str) -> RoomID | None:
         return next((room for room, k in self.configured_rooms.items() if k == kind), None)

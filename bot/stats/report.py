@@ -52,8 +52,10 @@ def _cells(row: dict[str, FrozenCell]) -> dict[str, Cell]:
 async def build(ctx: BotContext, period: Period) -> StatsReport:
     """The report of a period that is over, from its frozen figures (raises
     :class:`~bot.stats.rollup.PeriodRunning` otherwise); the same every time it is asked for."""
-    this = await rollup.frozen(ctx, period)
-    trend = [(p, await rollup.frozen(ctx, p)) for p in period.trend(ctx.settings.stats.periods_in_trend)]
+    before = period.trend(ctx.settings.stats.periods_in_trend)[:-1]
+    # This period first, then the trend's: all that are not frozen yet in one go.
+    this, *earlier = await rollup.frozen_all(ctx, [period, *before])
+    trend = [*zip(before, earlier, strict=True), (period, this)]
     rows = dict(this.rows)
     privacy = await dp.build(ctx, period)
     return StatsReport(

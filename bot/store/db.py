@@ -63,6 +63,16 @@ _MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _MIGRATION_LOCK = 0x4C4F545345
 
 
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where a store is, so that another process can open it for reading (a period's first
+    freeze counts in a process of its own): the SQLite file, or the PostgreSQL URL."""
+
+    path: Path | None = None
+    url: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
 class Row(Protocol):
     """A result row: by position or by column name (sqlite3.Row, asyncpg.Record)."""
 
@@ -376,6 +386,14 @@ class _Postgres:
         return cls(url, password, pool, writer)
 
     @classmethod
+    async def connect_reader(cls, url: str, password: str | None) -> _Postgres:
+        """One connection whose transactions are read-only: a child process's, which never
+        writes (the server refuses it if it tried). It serves as pool and as "writer"."""
+        conn = await cls._connect_one(url, password)
+        await conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        return cls(url, password, conn, conn)
+
+    @classmethod
     async def _connect_one(cls, url: str, password: str | None) -> Any:
         import asyncpg
 
@@ -462,7 +480,8 @@ class _Postgres:
 
     async def close(self) -> None:
         try:
-            await self.pool.close()
+            if self.pool is not self.writer:
+                await self.pool.close()
         finally:
             await self.writer.close()
 
@@ -479,6 +498,8 @@ class Database:
         # Told (from the writer task; keep them quick) when writes stop and when they commit again.
         self.on_trouble: Callable[[str], None] | None = None
         self.on_recovered: Callable[[str, float], None] | None = None
+        # Where this store is (set by open and connect), for a reader in another process.
+        self.location: StoreLocation | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -499,7 +520,9 @@ class Database:
             raise
         with contextlib.suppress(OSError):
             path.chmod(0o600)  # noqa: ASYNC240 - once, at start-up
-        return cls(conn)
+        db = cls(conn)
+        db.location = StoreLocation(path=path)
+        return db
 
     @classmethod
     async def connect(cls, url: str, *, password: str | None = None, pool_size: int = 4) -> Database:
@@ -508,11 +531,40 @@ class Database:
         import asyncpg
 
         try:
-            return cls(await _Postgres.connect(url, password, pool_size))
+            db = cls(await _Postgres.connect(url, password, pool_size))
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreUnavailable(
                 f"cannot open the store at {redact_url(url)}: {exc or type(exc).__name__}"
             ) from None
+        db.location = StoreLocation(url=url, password=password)
+        return db
+
+    @classmethod
+    async def open_reader(cls, location: StoreLocation) -> Database:
+        """The store at ``location``, read-only, on one connection (no writer task): for a
+        process that only reads while the bot keeps writing (SQLite's WAL lets both go on)."""
+        if location.url is not None:
+            import asyncpg
+
+            try:
+                return cls(await _Postgres.connect_reader(location.url, location.password))
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise StoreUnavailable(
+                    f"cannot open the store at {redact_url(location.url)}: {exc or type(exc).__name__}"
+                ) from None
+        if location.path is None:
+            raise StoreUnavailable("no store to read")
+        # mode=ro: this connection cannot write, whatever runs on it; a missing file is an
+        # error instead of a new empty store.
+        conn = await aiosqlite.connect(f"{location.path.resolve().as_uri()}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            await conn.execute("PRAGMA busy_timeout=5000")
+            await conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")  # fails here if unreadable
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(conn)
 
     @classmethod
     async def open_store(cls, settings: Settings) -> Database:

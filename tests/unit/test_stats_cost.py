@@ -11,8 +11,6 @@ shortcuts give exactly the figures the plain way gives.
 from __future__ import annotations
 
 import datetime as dt
-import gc
-import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,7 +21,7 @@ from hypothesis import strategies as st
 
 from bot.context import BotContext
 from bot.pseudonym import Pseudonymizer
-from bot.stats import rollup
+from bot.stats import freezing, rollup
 from bot.stats import teams as stats_teams
 from bot.stats.aggregate import Activity, Message, contacts, figures, until_answered
 from bot.stats.officehours import OfficeHours
@@ -125,7 +123,7 @@ async def test_counting_runs_off_the_event_loop(
     ctx, _ = filled
     loop_thread = threading.get_ident()
     threads: set[int] = set()
-    real_figures, real_teams = rollup.figures, stats_teams.team_rows
+    real_figures, real_teams = freezing.figures, stats_teams.team_rows
 
     def figures_spy(*args: object) -> object:
         threads.add(threading.get_ident())
@@ -135,8 +133,8 @@ async def test_counting_runs_off_the_event_loop(
         threads.add(threading.get_ident())
         return real_teams(*args, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(rollup, "figures", figures_spy)
-    monkeypatch.setattr(rollup, "team_rows", teams_spy)
+    monkeypatch.setattr(freezing, "figures", figures_spy)
+    monkeypatch.setattr(freezing, "team_rows", teams_spy)
     await rollup.frozen(ctx, MONTH)
     assert threads and loop_thread not in threads
 
@@ -222,29 +220,3 @@ def test_team_rows_from_the_organisations_contacts_are_those_of_each_team(msgs: 
             members = {t for t in labels if t not in shown} | {None}
         alone = figures(stats_teams._subset(activity, members), lo, hi, HOURS, TARGET)
         assert row.figures == {key: alone[key] for key in stats_teams.TEAM_FIGURES}
-
-
-async def test_the_event_loop_gets_its_turn_quickly_while_a_freeze_counts(
-    filled: tuple[BotContext, Database], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The counting thread holds the interpreter; the loop (every answer of the bot) gets it
-    back after the switch interval, which is short while a freeze runs, and as before after."""
-    ctx, _ = filled
-    before = sys.getswitchinterval()
-    seen: list[float] = []
-    real = rollup.figures
-
-    collecting: list[bool] = []
-
-    def spy(*args: object) -> object:
-        seen.append(sys.getswitchinterval())
-        collecting.append(gc.isenabled())
-        return real(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(rollup, "figures", spy)
-    assert gc.isenabled()
-    await rollup.frozen(ctx, MONTH)
-    assert seen and all(s <= rollup.LOOP_FIRST_INTERVAL for s in seen)
-    # No full collection over the freeze's millions of tuples stops the bot meanwhile.
-    assert collecting and not any(collecting)
-    assert sys.getswitchinterval() == before and gc.isenabled()
