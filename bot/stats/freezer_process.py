@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.config import StatsSettings
     from bot.i18n import Catalog
     from bot.pseudonym import Pseudonymizer
+    from bot.stats.freezing import CountingSettings
     from bot.store.db import StoreLocation
     from bot.store.stats import FrozenPeriod
 
@@ -49,7 +49,7 @@ LENGTH = struct.Struct(">I")
 class Job:
     periods: tuple[str, ...]  # their labels (2026-11, 2026-W47), in the order to freeze them
     store: StoreLocation
-    stats: StatsSettings
+    stats: CountingSettings
     catalog: Catalog
     pseudonyms: Pseudonymizer
     bot_subject: str

@@ -45,6 +45,34 @@ ORGANISATION = ""
 ANSWER_WINDOW_MS = 7 * 86_400_000  # answers to a period's last contacts come in the next days
 
 
+@dataclass(frozen=True)
+class CountingSettings:
+    """The statistics settings the counting reads: plain values, so that the child process
+    need not load the configuration's models (pydantic) to get them."""
+
+    k: int
+    epsilon: float | None
+    timezone: str
+    office_start: str
+    office_end: str
+    office_days: tuple[int, ...]
+    target_hours: float
+    team_names: dict[str, str]
+
+    @classmethod
+    def of(cls, s: StatsSettings) -> CountingSettings:
+        return cls(
+            s.k,
+            s.epsilon,
+            s.timezone,
+            s.office_start,
+            s.office_end,
+            tuple(s.office_days),
+            s.target_hours,
+            dict(s.team_names),
+        )
+
+
 class HasPseudonyms(Protocol):
     @property
     def pseudonyms(self) -> Pseudonymizer: ...
@@ -56,14 +84,14 @@ class Counter:
     period is read back from ``stats`` after, so a month adds up its weeks as stored."""
 
     stats: StatsStore
-    settings: StatsSettings
+    settings: CountingSettings
     catalog: Catalog
     pseudonyms: Pseudonymizer
     bot_subject: str  # the bot's own messages are not counted
     freeze: Callable[[FrozenPeriod], Awaitable[None]]
 
 
-def office_hours_of(s: StatsSettings) -> OfficeHours:
+def office_hours_of(s: StatsSettings | CountingSettings) -> OfficeHours:
     return OfficeHours(
         ZoneInfo(s.timezone),
         dt.time.fromisoformat(s.office_start),

@@ -102,7 +102,7 @@ def _counter(ctx: BotContext) -> freezing.Counter:
 
     return freezing.Counter(
         ctx.stats,
-        ctx.settings.stats,
+        freezing.CountingSettings.of(ctx.settings.stats),
         ctx.catalog,
         ctx.pseudonyms,
         ctx.subject(ctx.matrix.user_id),
@@ -121,7 +121,7 @@ async def _in_child(ctx: BotContext, periods: list[Period]) -> None:
     job = freezer_process.Job(
         tuple(p.label for p in periods),
         location,
-        ctx.settings.stats,
+        freezing.CountingSettings.of(ctx.settings.stats),
         ctx.catalog,
         ctx.pseudonyms,
         ctx.subject(ctx.matrix.user_id),
