@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 
 # How the child is started (tests start another one that dies).
 FREEZER_COMMAND = (sys.executable, "-m", freezer_process.MODULE)
+# A child that hands nothing back for this long is taken as hung (a stuck read, a deadlock):
+# it is killed and the report fails, so the freeze lock is not held for good. A period of a
+# million rows takes well under a minute here.
+STALL_SECONDS = 1800.0
 # The child imports ``bot`` from where this process did, whatever the working directory.
 _ROOT = str(Path(bot.__file__).resolve().parent.parent)
 
@@ -136,7 +140,10 @@ async def _in_child(ctx: BotContext, periods: list[Period]) -> None:
         proc.stdin.write(freezer_process.frame(job))
         while True:
             await proc.stdin.drain()
-            kind, value = await _receive(proc.stdout)
+            try:
+                kind, value = await asyncio.wait_for(_receive(proc.stdout), STALL_SECONDS)
+            except TimeoutError:
+                raise FreezeFailed(f"the freezing process for {labels} did not answer; stopped") from None
             if kind == "freeze" and isinstance(value, FrozenPeriod):
                 await ctx.stats.freeze(value, int(ctx.clock() * 1000))
                 proc.stdin.write(freezer_process.frame("stored"))

@@ -130,6 +130,28 @@ async def test_a_child_that_exits_at_once_is_a_failure(
     assert await _stored(ctx) == [None] * (len(MONTH.weeks) + 1)
 
 
+async def test_a_child_that_hangs_is_stopped_and_fails_the_report(
+    filled: tuple[BotContext, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx, _ = filled
+    ctx.freeze_in_child = True
+    started: list[asyncio.subprocess.Process] = []
+    spawn = asyncio.create_subprocess_exec
+
+    async def watched(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        proc = await spawn(*args, **kwargs)
+        started.append(proc)
+        return proc
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", watched)
+    monkeypatch.setattr(rollup, "FREEZER_COMMAND", (sys.executable, "-c", "import time; time.sleep(600)"))
+    monkeypatch.setattr(rollup, "STALL_SECONDS", 1.0)
+    with pytest.raises(rollup.FreezeFailed, match="did not answer"):
+        await rollup.frozen(ctx, MONTH)
+    assert started and started[0].returncode is not None  # killed, not left behind
+    assert not ctx.stats.freezing.locked()
+
+
 async def test_a_store_the_child_cannot_read_fails_the_report(
     filled: tuple[BotContext, Database], tmp_path: Path
 ) -> None:
