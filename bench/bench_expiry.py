@@ -77,6 +77,13 @@ BEFORE = {
     "p95_ratio": 0.98,
     "backlog_per_s": 11.0,
 }
+# Measured at adca3d3 (2026-12-03, 2 rounds of 2,000, quiet machine), before the bot stopped
+# querying its own keys after each message it sent and stopped syncing redaction events: the
+# sweep's own redactions woke the bot's sync, and each sync made it ask for its own keys.
+# Per round, from that run's log (it was stopped before it wrote its section).
+PREVIOUS_ROW = (
+    "| before (adca3d3, 2,000 messages; per round) | throughput 0.61 and 0.75 | | 1.64 and 1.35 | – |"
+)
 # Selecting 100k expired of 1M rows before the covering index (8af5ae8, same machine and day).
 BEFORE_SELECTION_S = 1.28
 ISSUE_BEFORE = "`!löschlauf` of 300 messages: answers p50 5.7 s, p95 10.1 s (30–48× the bare bot)"
@@ -414,8 +421,8 @@ def section(
         f"| **ratio** | throughput **{f['throughput_ratio']:.2f}×** of the raw loop (target ≥ 0.9) | "
         f"| **{f['p50_ratio']:.2f}×** (≤ 1.2) | **{f['p95_ratio']:.2f}×** (≤ 1.2) |"
     )
-    before = (
-        f"| before ({BEFORE['commit']}, 2,000 messages) | throughput {fmt(BEFORE['throughput_ratio'])} | "
+    before = PREVIOUS_ROW + (
+        f"\n| before ({BEFORE['commit']}, 2,000 messages) | throughput {fmt(BEFORE['throughput_ratio'])} | "
         f"| {fmt(BEFORE['p50_ratio'])} | {fmt(BEFORE['p95_ratio'])} |"
     )
     return f"""## Expiry: selecting, sweeping, answering meanwhile (`bench_expiry.py`, issue #15.4 and #15.1)
@@ -440,7 +447,12 @@ membership while Lotse answers `hilfe`. Latencies: every `hilfe` sent while the 
 {before}
 
 Before, from the issue: {ISSUE_BEFORE}. That was fixed before this benchmark existed (the sweep
-runs as a background job since then); b04bf93 is the first commit measured here.
+runs as a background job since then); b04bf93 is the first commit measured here. Between
+adca3d3 and now: with lazy-loaded members, Synapse repeated the bot's own membership in every
+sync after it had written in another room and listed the bot under `device_lists.changed`, so
+nio asked for the bot's own keys after nearly every redaction, and each of the sweep's own
+redactions woke the bot's sync (redaction events were in its filter, unused). Both cost the
+homeserver work per swept message (`bot/matrix/client.py`, `tests/e2e/test_sync_cost.py`).
 
 **A backlog of {args.backlog:,} expired messages**, `!löschlauf` to its report (Lotse is a server
 admin, `retention.purge_history = true`):
