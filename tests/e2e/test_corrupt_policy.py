@@ -5,13 +5,12 @@ the admin room which file and why, and keeps enforcing the last good rules it st
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import BotHarness, PersonaFactory
-from tests.e2e.test_retention import LIFETIME_S, REPO, TEST_POLICIES, say
+from tests.e2e.test_retention import LIFETIME_S, say, start_setup
 
 pytestmark = pytest.mark.e2e
 
@@ -19,18 +18,8 @@ pytestmark = pytest.mark.e2e
 async def test_corrupt_policy_file_after_a_crash(
     bot: BotHarness, persona: PersonaFactory, tmp_path: Path
 ) -> None:
-    worker, admin = await persona("worker"), await persona("admin")
-    policies = tmp_path / "policies"
-    shutil.copytree(REPO / "policies", policies)
-    (policies / "default.toml").unlink()
-    (policies / "test.toml").write_text(TEST_POLICIES)
-    team = await worker.create_room(invite=[bot.user_id], name="Team")
-    admin_room = await admin.create_room(invite=[bot.user_id], name="Admin")
-    bot.workers, bot.admins = [worker.user_id], [admin.user_id]
-    bot.rooms = {"team": team, "admin": admin_room}
-    bot.extra = {"policies_dir": policies, "retention": {"sweep_minutes": 1000}}
-    await bot.start_process()
-    await admin.wait_for_member(admin_room, bot.user_id, "join")
+    s = await start_setup(bot, persona, tmp_path, {"sweep_minutes": 1000}, process=True)
+    worker, admin, admin_room, policies = s.worker, s.admin, s.admin_room, s.policies
     room = await worker.create_room(invite=[bot.user_id], name="Gruppe", moderators=[bot.user_id])
     await worker.wait_for_member(room, bot.user_id, "join")
     old = await worker.send(room, "bald abgelaufen")

@@ -78,18 +78,25 @@ async def say(p: Persona, room: str, bot: str, text: str, timeout: float = 60) -
 
 @pytest.fixture
 async def setup(bot: BotHarness, persona: PersonaFactory, tmp_path: Path) -> AsyncIterator[Setup]:
-    yield await _start(bot, persona, tmp_path, {"sweep_minutes": 1000})
+    yield await start_setup(bot, persona, tmp_path, {"sweep_minutes": 1000})
 
 
 @pytest.fixture
 async def purging(bot: BotHarness, persona: PersonaFactory, tmp_path: Path) -> AsyncIterator[Setup]:
     """The bot is a server admin and may purge history (``retention.purge_history``)."""
-    yield await _start(bot, persona, tmp_path, {"sweep_minutes": 1000, "purge_history": True})
+    yield await start_setup(bot, persona, tmp_path, {"sweep_minutes": 1000, "purge_history": True})
 
 
-async def _start(
-    bot: BotHarness, persona: PersonaFactory, tmp_path: Path, retention: dict[str, object]
+async def start_setup(
+    bot: BotHarness,
+    persona: PersonaFactory,
+    tmp_path: Path,
+    retention: dict[str, object],
+    *,
+    process: bool = False,
 ) -> Setup:
+    """A worker with a team room, an admin with the admin room, and the test policies;
+    the bot in-process or (``process``) as its own process, for tests that kill it."""
     worker, admin = await persona("worker"), await persona("admin")
     policies = tmp_path / "policies"
     shutil.copytree(REPO / "policies", policies)
@@ -100,7 +107,7 @@ async def _start(
     bot.workers, bot.admins = [worker.user_id], [admin.user_id]
     bot.rooms = {"team": team, "admin": admin_room}
     bot.extra = {"policies_dir": policies, "retention": retention}
-    await bot.start()
+    await (bot.start_process() if process else bot.start())
     await admin.wait_for_member(admin_room, bot.user_id, "join")
     return Setup(bot, worker, admin, team, admin_room, policies)
 
