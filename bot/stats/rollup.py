@@ -139,9 +139,10 @@ async def _in_child(ctx: BotContext, periods: list[Period]) -> None:
     try:
         proc.stdin.write(freezer_process.frame(job))
         while True:
-            await proc.stdin.drain()
             try:
-                kind, value = await asyncio.wait_for(_receive(proc.stdout), STALL_SECONDS)
+                # Both under the limit: a child that reads nothing blocks the write once the
+                # pipe is full (the job, with its catalog, is larger than a pipe's buffer).
+                kind, value = await asyncio.wait_for(_exchange(proc.stdin, proc.stdout), STALL_SECONDS)
             except TimeoutError:
                 raise FreezeFailed(f"the freezing process for {labels} did not answer; stopped") from None
             if kind == "freeze" and isinstance(value, FrozenPeriod):
@@ -168,6 +169,11 @@ async def _in_child(ctx: BotContext, periods: list[Period]) -> None:
         if proc.returncode is None:  # cancelled (the bot stops), or an error on this side
             proc.kill()
             await proc.wait()
+
+
+async def _exchange(inbox: asyncio.StreamWriter, outbox: asyncio.StreamReader) -> tuple[str, object]:
+    await inbox.drain()
+    return await _receive(outbox)
 
 
 async def _receive(stream: asyncio.StreamReader) -> tuple[str, object]:

@@ -130,8 +130,20 @@ async def test_a_child_that_exits_at_once_is_a_failure(
     assert await _stored(ctx) == [None] * (len(MONTH.weeks) + 1)
 
 
+HANGS = {
+    # reads nothing: the bot's write of the job blocks once the pipe is full
+    "reading nothing": "import time; time.sleep(600)",
+    # reads the job, then answers nothing
+    "answering nothing": (
+        "import struct, sys, time; n, = struct.unpack('>I', sys.stdin.buffer.read(4)); "
+        "sys.stdin.buffer.read(n); time.sleep(600)"
+    ),
+}
+
+
+@pytest.mark.parametrize("child", HANGS.values(), ids=HANGS.keys())
 async def test_a_child_that_hangs_is_stopped_and_fails_the_report(
-    filled: tuple[BotContext, Database], monkeypatch: pytest.MonkeyPatch
+    filled: tuple[BotContext, Database], monkeypatch: pytest.MonkeyPatch, child: str
 ) -> None:
     ctx, _ = filled
     ctx.freeze_in_child = True
@@ -144,7 +156,7 @@ async def test_a_child_that_hangs_is_stopped_and_fails_the_report(
         return proc
 
     monkeypatch.setattr(asyncio, "create_subprocess_exec", watched)
-    monkeypatch.setattr(rollup, "FREEZER_COMMAND", (sys.executable, "-c", "import time; time.sleep(600)"))
+    monkeypatch.setattr(rollup, "FREEZER_COMMAND", (sys.executable, "-c", child))
     monkeypatch.setattr(rollup, "STALL_SECONDS", 1.0)
     with pytest.raises(rollup.FreezeFailed, match="did not answer"):
         await rollup.frozen(ctx, MONTH)
