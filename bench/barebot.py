@@ -30,7 +30,6 @@ TIMELINE_TYPES = [
     "m.sticker",
     "m.room.message",
     "m.room.encrypted",
-    "m.room.redaction",
     "m.reaction",
     "m.room.member",
     "m.room.encryption",
