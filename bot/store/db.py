@@ -73,6 +73,19 @@ class StoreLocation:
     password: str | None = field(default=None, repr=False)
 
 
+@contextlib.contextmanager
+def _unavailable_as(url: str) -> Iterator[None]:
+    """A PostgreSQL server that cannot be reached or refuses: one line naming it (without
+    its password) instead of a traceback."""
+    import asyncpg
+
+    try:
+        yield
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        reason = exc or type(exc).__name__
+        raise StoreUnavailable(f"cannot open the store at {redact_url(url)}: {reason}") from None
+
+
 class Row(Protocol):
     """A result row: by position or by column name (sqlite3.Row, asyncpg.Record)."""
 
@@ -528,14 +541,8 @@ class Database:
     async def connect(cls, url: str, *, password: str | None = None, pool_size: int = 4) -> Database:
         """The PostgreSQL store at ``url`` (postgresql://user@host:port/database?sslmode=…).
         ``password``: when not in the URL (else asyncpg also reads PGPASSWORD and ~/.pgpass)."""
-        import asyncpg
-
-        try:
+        with _unavailable_as(url):
             db = cls(await _Postgres.connect(url, password, pool_size))
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StoreUnavailable(
-                f"cannot open the store at {redact_url(url)}: {exc or type(exc).__name__}"
-            ) from None
         db.location = StoreLocation(url=url, password=password)
         return db
 
@@ -544,14 +551,8 @@ class Database:
         """The store at ``location``, read-only, on one connection (no writer task): for a
         process that only reads while the bot keeps writing (SQLite's WAL lets both go on)."""
         if location.url is not None:
-            import asyncpg
-
-            try:
+            with _unavailable_as(location.url):
                 return cls(await _Postgres.connect_reader(location.url, location.password))
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                raise StoreUnavailable(
-                    f"cannot open the store at {redact_url(location.url)}: {exc or type(exc).__name__}"
-                ) from None
         if location.path is None:
             raise StoreUnavailable("no store to read")
         # mode=ro: this connection cannot write, whatever runs on it; a missing file is an
