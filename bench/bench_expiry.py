@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nio import AsyncClient, RoomSendResponse
 
 from bench.common import bare_bot, persona
+from bench.procs import ask_for_help
 from bench.results import machine, percentile, record
 from bot.app import Lotse
 from bot.config import Settings
@@ -271,12 +272,9 @@ async def answers_while(
     if it runs that long); only commands sent while it ran count."""
     latencies: list[float] = []
     while not busy.done():
-        before = len(worker.from_user(chat, bot))
-        sent = time.monotonic()
-        await worker.send(chat, "hilfe")
-        await worker.wait_for(lambda b=before: len(worker.from_user(chat, bot)) > b or None, 300, "answer")
+        took = await ask_for_help(worker, chat, bot, timeout=300)
         if not busy.done():
-            latencies.append(time.monotonic() - sent)
+            latencies.append(took)
     return latencies
 
 

@@ -452,11 +452,9 @@ def offline(data: Path, month: Period, rounds: int, bot_subject: str) -> dict[st
 
 
 async def _answer(p: Any, room: str, bot_id: str) -> float:
-    before = len(p.from_user(room, bot_id))
-    sent = time.monotonic()
-    await p.send(room, "hilfe")
-    await p.wait_for(lambda: len(p.from_user(room, bot_id)) > before or None, 300, "answer")
-    return time.monotonic() - sent
+    from bench.procs import ask_for_help
+
+    return await ask_for_help(p, room, bot_id, timeout=300)
 
 
 def _lotse_config(

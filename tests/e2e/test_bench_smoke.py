@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
     "command",
     [
         ["bench/bench_store.py", "2000"],
-        ["bench/bench_joins.py", "--rooms", "2", "--commands", "1"],
+        ["bench/bench_joins.py", "--burst", "1", "--rooms", "2", "--commands", "1"],
         ["bench/bench_ingest.py", "--messages", "40", "--rooms", "2", "--senders", "2", "--rounds", "1"],
         ["bench/bench_latency.py", "--commands", "5"],
         ["bench/bench_footprint.py", "--sizes", "3"],
