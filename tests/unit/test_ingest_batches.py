@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from nio import RoomMessageText
+from nio import RoomCreateEvent, RoomMessageText
 
 from bot import app
 from bot.app import SYNC_TOKEN, Batch, Lotse
@@ -236,3 +236,77 @@ async def test_memory_is_handed_back_after_a_large_catch_up(
 
     assert released == [1]
     assert await ctx.state.get(SYNC_TOKEN) == "t2"
+
+
+def _create(room: RoomID) -> Any:
+    event = RoomCreateEvent.from_dict(
+        {
+            "type": "m.room.create",
+            "event_id": f"$create-{room[1:6]}",
+            "sender": WORKER,
+            "origin_server_ts": 1_700_000_000_000,
+            "room_id": room,
+            "state_key": "",
+            "content": {"creator": WORKER, "room_version": "10"},
+        }
+    )
+    assert isinstance(event, RoomCreateEvent)
+    return event
+
+
+class GapGateway:
+    """Records which rooms' gaps were fetched and what the worker had been handed by then."""
+
+    user_id = UserID("@lotse:example.org")
+
+    def __init__(self, bot: Lotse) -> None:
+        self.bot = bot
+        self.fetched: list[RoomID] = []
+        self.handed: list[set[RoomID]] = []
+
+    async def backfill(self, room_id: RoomID, prev_batch: str, until: str) -> list[Any]:
+        self.fetched.append(room_id)
+        handed: set[RoomID] = set()
+        while not self.bot.queue.empty():
+            batch = self.bot.queue.get_nowait()
+            assert batch is not None
+            handed |= {i.room_id for i in batch.items}
+        self.handed.append(handed)
+        return [_text(room_id, 10)]
+
+
+def _sync(join: dict[RoomID, tuple[list[Any], bool]]) -> Any:
+    rooms = {
+        room_id: SimpleNamespace(timeline=SimpleNamespace(events=events, limited=limited, prev_batch="p"))
+        for room_id, (events, limited) in join.items()
+    }
+    return SimpleNamespace(rooms=SimpleNamespace(join=rooms, invite={}, leave={}))
+
+
+async def test_a_new_rooms_timeline_from_its_creation_has_no_gap_to_fetch(
+    env: tuple[Lotse, BotContext, FakeMatrix, Database],
+) -> None:
+    """Synapse marks a just-joined room's timeline limited even when it holds all of it."""
+    bot, _ctx, _matrix, _db = env
+    gateway = GapGateway(bot)
+    resp = _sync({DIRECT: ([_create(DIRECT), _text(DIRECT, 1)], True), GROUP: ([_text(GROUP, 2)], True)})
+
+    rest = await bot._collect(gateway, resp, "since")  # type: ignore[arg-type]
+
+    assert gateway.fetched == [GROUP], "a timeline that starts with the room's creation was fetched again"
+    assert gateway.handed == [{DIRECT}]  # the new room went to the worker before the other's gap
+    assert [i.event_id for i in rest if isinstance(i, IncomingMessage)] == ["$t10", "$t2"]
+
+
+async def test_a_command_does_not_wait_for_another_rooms_gap(
+    env: tuple[Lotse, BotContext, FakeMatrix, Database],
+) -> None:
+    bot, _ctx, _matrix, _db = env
+    gateway = GapGateway(bot)
+    # The room with the gap comes first in the sync.
+    resp = _sync({DIRECT: ([_text(DIRECT, 1)], True), GROUP: ([_text(GROUP, 2)], False)})
+
+    await bot._collect(gateway, resp, "since")  # type: ignore[arg-type]
+
+    assert gateway.fetched == [DIRECT]
+    assert gateway.handed == [{GROUP}], "the other room's command waited for the gap"
