@@ -25,7 +25,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from bot.context import BotContext
-from bot.stats import rollup
+from bot.stats import freezing, rollup
 from bot.stats.anonymize import MIN_K, Cell
 from bot.stats.periods import Period, period_containing
 
@@ -78,7 +78,7 @@ def _open(n: int, k: int) -> Cell:
 async def build(ctx: BotContext, period: Period) -> Privacy:
     month = month_for(period)
     frozen = await rollup.frozen(ctx, month)
-    org = dict(frozen.rows)[rollup.ORGANISATION]
+    org = dict(frozen.rows)[freezing.ORGANISATION]
     cells = {
         key: Cell(key, c.shown, c.suppressed, c.unit) for key, c in org.items() if key in PRIVACY_FIGURES
     }

@@ -15,8 +15,8 @@ from babel.numbers import format_decimal
 
 from bot.context import BotContext
 from bot.stats import formatting as fmt
+from bot.stats import freezing, rollup
 from bot.stats import privacy as dp
-from bot.stats import rollup
 from bot.stats.aggregate import FIGURE_UNITS, FIGURES
 from bot.stats.anonymize import Cell
 from bot.stats.periods import Period
@@ -60,11 +60,11 @@ async def build(ctx: BotContext, period: Period) -> StatsReport:
     privacy = await dp.build(ctx, period)
     return StatsReport(
         period,
-        _cells(rows[rollup.ORGANISATION]),
-        [(p.label, _cells(dict(fp.rows)[rollup.ORGANISATION])) for p, fp in trend],
+        _cells(rows[freezing.ORGANISATION]),
+        [(p.label, _cells(dict(fp.rows)[freezing.ORGANISATION])) for p, fp in trend],
         this.k,
         this.epsilon,
-        [(scope, _cells(row)) for scope, row in this.rows if scope != rollup.ORGANISATION],
+        [(scope, _cells(row)) for scope, row in this.rows if scope != freezing.ORGANISATION],
         demo_data=any(fp.demo_data for _, fp in trend) or privacy.demo_data,
         privacy=privacy,
     )

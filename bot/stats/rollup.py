@@ -30,9 +30,6 @@ from pathlib import Path
 import bot
 from bot.context import BotContext
 from bot.stats import freezer_process, freezing
-from bot.stats.freezing import ANSWER_WINDOW_MS as ANSWER_WINDOW_MS
-from bot.stats.freezing import ORGANISATION as ORGANISATION
-from bot.stats.freezing import rotate as rotate
 from bot.stats.officehours import OfficeHours
 from bot.stats.periods import Period
 from bot.store.stats import FrozenPeriod

@@ -69,7 +69,7 @@ def test_rotation_computes_one_hmac_per_distinct_value(tmp_path: Path) -> None:
         pseudonyms = counting
 
     rows = [Message(f"!r{i % 3}", f"s{i % 4}", "client", i, "!team") for i in range(1000)]
-    rotated = rollup.rotate(Activity(rows), Ctx(), "2026-W47")  # type: ignore[arg-type]
+    rotated = freezing.rotate(Activity(rows), Ctx(), "2026-W47")  # type: ignore[arg-type]
     assert len(counting.calls) == 3 + 4 + 1  # rooms, senders, the team: not three per row
     plain = Pseudonymizer(key).derive("stats:2026-W47")
     assert rotated.messages[5] == Message(plain("!r2"), plain("s1"), "client", 5, plain("!team"))
@@ -93,7 +93,7 @@ async def test_a_month_reads_each_day_of_messages_once(
     # One read for the month and its four weeks (before: five overlapping ones, each day up to
     # three times).
     lo, hi = MONTH.bounds_ms(BERLIN)
-    assert spans == [(lo, hi + rollup.ANSWER_WINDOW_MS)]
+    assert spans == [(lo, hi + freezing.ANSWER_WINDOW_MS)]
 
 
 async def test_the_store_reads_messages_a_day_at_a_time(
@@ -193,8 +193,8 @@ def test_rotation_in_place_is_the_same_rotation() -> None:
 
     rows = [Message(f"!r{i % 3}", f"s{i % 4}", "worker", i, None if i % 2 else "!t") for i in range(50)]
     copy = list(rows)
-    fresh = rollup.rotate(Activity(copy), Ctx(), "2026-11")  # type: ignore[arg-type]
-    same = rollup.rotate(Activity(rows), Ctx(), "2026-11", in_place=True)  # type: ignore[arg-type]
+    fresh = freezing.rotate(Activity(copy), Ctx(), "2026-11")  # type: ignore[arg-type]
+    same = freezing.rotate(Activity(rows), Ctx(), "2026-11", in_place=True)  # type: ignore[arg-type]
     assert same.messages is rows and list(same.messages) == list(fresh.messages)
     assert copy[0] == Message("!r0", "s0", "worker", 0, "!t")  # the other way leaves its input alone
 
