@@ -56,17 +56,28 @@ def invite(n: int, inviter: str) -> IncomingInvite:
     return IncomingInvite(RoomID(f"!r{n}:example.org"), UserID(inviter), True)
 
 
+def from_clients(numbers: range) -> list[IncomingInvite]:
+    """One invitation from each of as many new clients."""
+    return [invite(n, f"@client{n}:example.org") for n in numbers]
+
+
+@pytest.fixture
+def slow(env: tuple[Lotse, BotContext, FakeMatrix, Database], monkeypatch: pytest.MonkeyPatch) -> SlowInvites:
+    """The bot's invitation handler replaced by one that waits until released."""
+    handler = SlowInvites()
+    monkeypatch.setattr(env[0], "_on_invite", handler)
+    return handler
+
+
 def command(n: int) -> IncomingMessage:
     return IncomingMessage(TEAM, EventID(f"$c{n}"), WORKER, 1_700_000_000_000 + n, "m.text", True, "!hilfe")
 
 
 async def test_a_command_is_answered_while_invitations_run_and_the_token_waits_for_them(
-    env: tuple[Lotse, BotContext, FakeMatrix, Database], monkeypatch: pytest.MonkeyPatch
+    env: tuple[Lotse, BotContext, FakeMatrix, Database], slow: SlowInvites
 ) -> None:
     bot, ctx, matrix, _db = env
-    slow = SlowInvites()
-    monkeypatch.setattr(bot, "_on_invite", slow)
-    burst = [invite(n, f"@client{n}:example.org") for n in range(10)]
+    burst = from_clients(range(10))
 
     await asyncio.wait_for(bot._handle_batch(ctx, matrix, Batch(burst, "t1")), 5)  # type: ignore[arg-type]
     assert slow.most_at_once == 1, "invitations of different people ran side by side"
@@ -92,12 +103,10 @@ async def test_without_invitations_in_flight_the_worker_waits_for_its_token(
 
 
 async def test_one_inviters_invitations_stay_in_order(
-    env: tuple[Lotse, BotContext, FakeMatrix, Database], monkeypatch: pytest.MonkeyPatch
+    env: tuple[Lotse, BotContext, FakeMatrix, Database], slow: SlowInvites
 ) -> None:
     bot, ctx, matrix, _db = env
-    slow = SlowInvites()
     slow.release.set()
-    monkeypatch.setattr(bot, "_on_invite", slow)
     same = [invite(n, "@kim:example.org") for n in range(5)]
     await bot._handle_batch(ctx, matrix, Batch(same, "t1"))  # type: ignore[arg-type]
     await bot._drain_saves()
@@ -106,13 +115,10 @@ async def test_one_inviters_invitations_stay_in_order(
 
 
 async def test_invitations_of_later_batches_wait_for_the_earlier_ones(
-    env: tuple[Lotse, BotContext, FakeMatrix, Database], monkeypatch: pytest.MonkeyPatch
+    env: tuple[Lotse, BotContext, FakeMatrix, Database], slow: SlowInvites
 ) -> None:
     bot, ctx, matrix, _db = env
-    slow = SlowInvites()
-    monkeypatch.setattr(bot, "_on_invite", slow)
-    first = [invite(n, f"@client{n}:example.org") for n in range(3)]
-    second = [invite(n, f"@client{n}:example.org") for n in range(3, 6)]
+    first, second = from_clients(range(3)), from_clients(range(3, 6))
     await asyncio.wait_for(bot._handle_batch(ctx, matrix, Batch(first, "t1")), 5)  # type: ignore[arg-type]
     await asyncio.wait_for(bot._handle_batch(ctx, matrix, Batch(second, "t2")), 5)  # type: ignore[arg-type]
     for _ in range(10):
