@@ -94,16 +94,19 @@ async def plan(ctx: BotContext) -> list[RoomPlan]:
     policies = ctx.policies.current
     assignments = await ctx.retention.assignments()
     at = now_ms(ctx)
+    holds = await ctx.consent.holds(at)
     plans = []
+    due: list[tuple[RoomID, int, int]] = []
     for room in await ctx.retention.rooms():
         kind = ctx.configured_rooms.get(room.room_id, room.kind)
         resolution = resolve(room.room_id, kind, policies, assignments, await room_refs(ctx, room.room_id))
-        held = await ctx.consent.hold_until(room.room_id, at)
-        p = RoomPlan(room.room_id, kind, resolution, held)
+        held = holds.get(room.room_id)
+        plans.append(RoomPlan(room.room_id, kind, resolution, held))
         if resolution.policy is not None and held is None:
-            cut, media_cut = cutoffs(resolution.policy, at)
-            p.expired, p.media_expired = await ctx.retention.count_expired(room.room_id, cut, media_cut)
-        plans.append(p)
+            due.append((room.room_id, *cutoffs(resolution.policy, at)))
+    counts = await ctx.retention.count_expired(due)
+    for p in plans:
+        p.expired, p.media_expired = counts.get(p.room_id, (0, 0))
     return plans
 
 

@@ -333,6 +333,12 @@ class ConsentStore:
         )
         return None if value is None else int(value)
 
+    async def holds(self, at_ms: int) -> dict[RoomID, int]:
+        """Every room under a hold at ``at_ms``, with its end: a few rows, read once for a
+        whole sweep's plan instead of once per room."""
+        rows = await self.db.fetchall("SELECT room_id, until_ms FROM legal_hold WHERE until_ms > ?", (at_ms,))
+        return {RoomID(r[0]): int(r[1]) for r in rows}
+
     # -- erasure -------------------------------------------------------------------------
 
     async def write_receipt(

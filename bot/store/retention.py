@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.ids import EventID, RoomID
 from bot.store.consent import now_ms
 from bot.store.db import Database, Row
+
+# Rooms counted in one query: three parameters each, well below SQLite's limit of 32,766.
+COUNT_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -126,15 +129,28 @@ class RetentionStore:
         )
         return bool(value)
 
-    async def count_expired(self, room_id: RoomID, cutoff_ms: int, media_cutoff_ms: int) -> tuple[int, int]:
-        row = await self.db.fetchone(
-            "SELECT (SELECT COUNT(*) FROM event_meta WHERE room_id = ? AND redacted_at IS NULL AND ts < ?),"
-            " (SELECT COUNT(*) FROM event_meta WHERE room_id = ? AND media IS NOT NULL"
-            " AND media_deleted_at IS NULL AND ts < ?)",
-            (room_id, cutoff_ms, room_id, media_cutoff_ms),
-        )
-        assert row is not None
-        return int(row[0]), int(row[1])
+    async def count_expired(
+        self, cutoffs: Sequence[tuple[RoomID, int, int]]
+    ) -> dict[RoomID, tuple[int, int]]:
+        """Per room (room, message cutoff, media cutoff): its messages older than the cutoff
+        and not yet redacted, and its media older than the media cutoff and not yet deleted.
+        A query per ``COUNT_CHUNK`` rooms, not per room: a sweep's plan counts every room."""
+        counts: dict[RoomID, tuple[int, int]] = {}
+        for start in range(0, len(cutoffs), COUNT_CHUNK):
+            chunk = cutoffs[start : start + COUNT_CHUNK]
+            # The casts: PostgreSQL would take untyped parameters in VALUES for text.
+            values = ", ".join(["(?, CAST(? AS BIGINT), CAST(? AS BIGINT))"] * len(chunk))
+            rows = await self.db.fetchall(
+                f"WITH due (room_id, cut, media_cut) AS (VALUES {values}) SELECT due.room_id,"
+                " (SELECT COUNT(*) FROM event_meta e WHERE e.room_id = due.room_id"
+                " AND e.redacted_at IS NULL AND e.ts < due.cut),"
+                " (SELECT COUNT(*) FROM event_meta e WHERE e.room_id = due.room_id"
+                " AND e.media IS NOT NULL AND e.media_deleted_at IS NULL AND e.ts < due.media_cut)"
+                " FROM due",
+                [value for row in chunk for value in row],
+            )
+            counts.update((RoomID(r[0]), (int(r[1]), int(r[2]))) for r in rows)
+        return counts
 
     def mark_media_deleted(self, event_ids: Iterable[EventID]) -> asyncio.Future[None]:
         ts = now_ms()

@@ -60,3 +60,38 @@ async def test_open_expired_reads_the_index_alone(db: Database) -> None:
     )
     detail = " ".join(str(r[3]) for r in plan)
     assert "event_meta_open_ids" in detail and "TEMP B-TREE" not in detail, detail
+
+
+async def test_count_expired_counts_each_room_by_its_own_cutoffs_in_chunks(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plan()'s counts, one query for many rooms: each room by its own message and media
+    cutoffs; redacted messages and deleted media no longer count; a room with nothing stored
+    counts (0, 0); rooms beyond one query's chunk are counted by the next."""
+    monkeypatch.setattr("bot.store.retention.COUNT_CHUNK", 2)
+    a, b, c, empty = RoomID("!a:x"), RoomID("!b:x"), RoomID("!c:x"), RoomID("!empty:x")
+    media = ("mxc://x/m",)
+    rows = [
+        *(EventMeta(EventID(f"$a{i}"), a, "s", 100 * i, "m.room.message", media) for i in range(10)),
+        *(EventMeta(EventID(f"$b{i}"), b, "s", 100 * i, "m.room.message", ()) for i in range(10)),
+        *(EventMeta(EventID(f"$c{i}"), c, "s", 100 * i, "m.room.message", media) for i in range(3)),
+    ]
+    consent, retention = ConsentStore(db), RetentionStore(db)
+    await consent.record_events(rows)
+    await consent.mark_redacted([EventID("$a0"), EventID("$b0")])
+    await retention.mark_media_deleted([EventID("$a1")])
+
+    counts = await retention.count_expired([(a, 500, 300), (b, 1_000, 1_000), (c, 0, 10_000), (empty, 9, 9)])
+
+    # a: ts 0–400 before 500, $a0 redacted → 4; media before 300: $a0–$a2, $a1's deleted → 2
+    # ($a0's redaction does not delete its media: that is the media pass's own mark).
+    assert counts == {a: (4, 2), b: (9, 0), c: (0, 3), empty: (0, 0)}
+    assert await retention.count_expired([]) == {}
+
+
+async def test_holds_lists_the_rooms_held_at_a_time(db: Database) -> None:
+    consent = ConsentStore(db)
+    await consent.set_hold(RoomID("!held:x"), 2_000, "admin")
+    await consent.set_hold(RoomID("!over:x"), 1_000, "admin")
+    assert await consent.holds(1_500) == {RoomID("!held:x"): 2_000}
+    assert await consent.holds(2_000) == {}
