@@ -9,10 +9,28 @@ from dataclasses import dataclass
 
 from bot.ids import EventID, RoomID
 from bot.store.consent import now_ms
-from bot.store.db import Database, Row
+from bot.store.db import SQLITE, Database, Row
 
 # Rooms counted in one query: three parameters each, well below SQLite's limit of 32,766.
 COUNT_CHUNK = 500
+
+
+def count_expired_sql(rooms: int, dialect: str) -> str:
+    """:meth:`RetentionStore.count_expired`'s query for ``rooms`` rooms."""
+    # The casts: PostgreSQL would take untyped parameters in VALUES for text.
+    values = ", ".join(["(?, CAST(? AS BIGINT), CAST(? AS BIGINT))"] * rooms)
+    # Once a store has statistics (ANALYZE, PRAGMA optimize), SQLite counts the open messages
+    # through (room_id, ts) and reads every row for its redaction mark: 1M rows, 100 rooms
+    # 0.13 s against 0.016 s from the covering index of the unredacted messages.
+    covering = " INDEXED BY event_meta_open_ids" if dialect == SQLITE else ""
+    return (
+        f"WITH due (room_id, cut, media_cut) AS (VALUES {values}) SELECT due.room_id,"
+        f" (SELECT COUNT(*) FROM event_meta e{covering} WHERE e.room_id = due.room_id"
+        " AND e.redacted_at IS NULL AND e.ts < due.cut),"
+        " (SELECT COUNT(*) FROM event_meta e WHERE e.room_id = due.room_id"
+        " AND e.media IS NOT NULL AND e.media_deleted_at IS NULL AND e.ts < due.media_cut)"
+        " FROM due"
+    )
 
 
 @dataclass(frozen=True)
@@ -138,16 +156,8 @@ class RetentionStore:
         counts: dict[RoomID, tuple[int, int]] = {}
         for start in range(0, len(cutoffs), COUNT_CHUNK):
             chunk = cutoffs[start : start + COUNT_CHUNK]
-            # The casts: PostgreSQL would take untyped parameters in VALUES for text.
-            values = ", ".join(["(?, CAST(? AS BIGINT), CAST(? AS BIGINT))"] * len(chunk))
             rows = await self.db.fetchall(
-                f"WITH due (room_id, cut, media_cut) AS (VALUES {values}) SELECT due.room_id,"
-                " (SELECT COUNT(*) FROM event_meta e WHERE e.room_id = due.room_id"
-                " AND e.redacted_at IS NULL AND e.ts < due.cut),"
-                " (SELECT COUNT(*) FROM event_meta e WHERE e.room_id = due.room_id"
-                " AND e.media IS NOT NULL AND e.media_deleted_at IS NULL AND e.ts < due.media_cut)"
-                " FROM due",
-                [value for row in chunk for value in row],
+                count_expired_sql(len(chunk), self.db.dialect), [value for row in chunk for value in row]
             )
             counts.update((RoomID(r[0]), (int(r[1]), int(r[2]))) for r in rows)
         return counts

@@ -10,7 +10,7 @@ import pytest
 from bot.ids import EventID, RoomID
 from bot.store.consent import ConsentStore, EventMeta
 from bot.store.db import Database
-from bot.store.retention import RetentionStore
+from bot.store.retention import RetentionStore, count_expired_sql
 from tests.support import open_test_store
 
 R = RoomID("!r:x")
@@ -95,3 +95,24 @@ async def test_holds_lists_the_rooms_held_at_a_time(db: Database) -> None:
     await consent.set_hold(RoomID("!over:x"), 1_000, "admin")
     assert await consent.holds(1_500) == {RoomID("!held:x"): 2_000}
     assert await consent.holds(2_000) == {}
+
+
+@pytest.mark.store_backends("sqlite")
+async def test_count_expired_reads_the_covering_index_also_with_statistics(db: Database) -> None:
+    """With the statistics of a store of 1M rows (as ANALYZE leaves them), SQLite's planner
+    took the (room_id, ts) index for the open messages and read each row for its mark."""
+    await db.conn.execute("ANALYZE")  # creates sqlite_stat1
+    await db.conn.execute("DELETE FROM sqlite_stat1")
+    await db.conn.executemany(
+        "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('event_meta', ?, ?)",
+        [
+            ("event_meta_media_open", "20000 10000 1"),
+            ("event_meta_open_ids", "1000000 10000 1 1"),
+            ("event_meta_room_ts", "1000000 10000 1"),
+            ("event_meta_sender", "1000000 2000 2000"),
+        ],
+    )
+    await db.conn.execute("ANALYZE sqlite_schema")  # loads the statistics above
+    plan = await db.fetchall("EXPLAIN QUERY PLAN " + count_expired_sql(2, db.dialect), (R, 1, 1, R, 2, 2))
+    detail = " ".join(str(r[3]) for r in plan)
+    assert "event_meta_open_ids" in detail and "event_meta_room_ts" not in detail, detail
