@@ -88,6 +88,9 @@ PREVIOUS_ROW = (
 )
 # Selecting 100k expired of 1M rows before the covering index (8af5ae8, same machine and day).
 BEFORE_SELECTION_S = 1.28
+# Per-room counts, three trips to SQLite's thread per read, and the planner's (room_id, ts)
+# index for the counts once the store has statistics (0df582d, the last run before the fix).
+BEFORE_COUNTS_S = 0.55
 ISSUE_BEFORE = "`!löschlauf` of 300 messages: answers p50 5.7 s, p95 10.1 s (30–48× the bare bot)"
 
 
@@ -433,7 +436,8 @@ def section(
 **Selecting the expired set** over {sel["rows"]:,} rows (100 rooms, 10 % = {sel["expired"]:,} expired): every
 room's count (`plan()`, one query for all rooms) and every expired event page by page
 (`RetentionStore.open_expired`, {BATCH} a page): **{sel["seconds"]:.2f} s** (target < 0.5 s;
-before the covering index of schema 11: {BEFORE_SELECTION_S} s).
+before the covering index of schema 11: {BEFORE_SELECTION_S} s; before one count for all rooms:
+{BEFORE_COUNTS_S} s).
 
 **Sweep and answers meanwhile.** Bare: a raw matrix-nio loop redacts the messages one by one while
 the bare nio bot answers `hilfe`. Lotse: `!löschlauf` (to its report) in a room with the same
