@@ -358,3 +358,21 @@ async def test_command_is_for_admins_in_the_admin_room(lead: tuple[BotContext, F
         "de", "dispatch.wrong_room", command="statistik"
     )
     assert matrix.sent == []
+
+
+async def test_scheduled_freezes_the_week_and_month_just_over_before_anyone_asks(tmp_path: Path) -> None:
+    """The rollups a report is served from are made by the schedule as soon as a period is
+    over (not by the first request for it), whether or not a report goes anywhere."""
+    ctx, matrix, db = await make_context(tmp_path)
+    try:
+        clock_at(ctx, local(2026, 11, 29, 23, 55))  # Sunday night: W48 and November still run
+        await delivery.scheduled(ctx)
+        assert await ctx.stats.frozen("2026-W48") is None
+        assert await ctx.stats.frozen("2026-11") is None
+        clock_at(ctx, local(2026, 11, 30, 0, 5))  # Monday: both are over
+        await delivery.scheduled(ctx)
+        assert await ctx.stats.frozen("2026-W48") is not None
+        assert await ctx.stats.frozen("2026-11") is not None
+        assert matrix.sent == []
+    finally:
+        await db.close()
