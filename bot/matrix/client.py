@@ -60,6 +60,7 @@ from bot.keyfiles import write_private
 from bot.matrix import admin_api
 from bot.matrix.cryptostore import WalStore
 from bot.matrix.events import MESSAGE_TYPES, Recorded, recorded
+from bot.matrix.keyshare import ShareGuard
 from bot.matrix.retry import RetryPolicy, is_retryable_status
 from bot.render import directional
 
@@ -196,6 +197,7 @@ class MatrixGateway:
         )
         self.online = True
         self._offline_since: float | None = None
+        self._share_guard = ShareGuard()
         # When the bot's own device keys were last fetched (see crypto_housekeeping).
         self._own_keys_at: float | None = None
         # Told when the homeserver answers again after an outage (how many seconds it was away).
@@ -793,16 +795,19 @@ class MatrixGateway:
             log.warning("not sending to %s: room not known after waiting", room_id)
             return None
         resp = await self.call(
-            "send",
-            lambda: self.client.room_send(
-                room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
-            ),
-            self.persistent,
+            "send", lambda: self._room_send(room_id, event_type, content, txn_id), self.persistent
         )
         if isinstance(resp, RoomSendResponse):
             return EventID(resp.event_id)
         log.warning("send to %s failed: %s", room_id, getattr(resp, "status_code", resp))
         return None
+
+    async def _room_send(self, room_id: RoomID, event_type: str, content: dict[str, Any], txn_id: str) -> Any:
+        # Right before nio decides whether to share the room key: no sync runs in between.
+        self._share_guard.before_send(self.client, room_id)
+        return await self.client.room_send(
+            room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
+        )
 
     # -- rooms Lotse administers --------------------------------------------------------------
 
