@@ -803,7 +803,7 @@ class MatrixGateway:
         return None
 
     async def _room_send(self, room_id: RoomID, event_type: str, content: dict[str, Any], txn_id: str) -> Any:
-        # Right before nio decides whether to share the room key: no sync runs in between.
+        # Checked on every attempt, just before nio's send decides whether to share the room key.
         self._share_guard.before_send(self.client, room_id)
         return await self.client.room_send(
             room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
